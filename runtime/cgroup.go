@@ -1,0 +1,208 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// cgroupParent is the directory, under the cgroup v2 mount, that holds one
+// directory per running container.
+const cgroupParent = "ctlfs"
+
+// cgroupRoot is the supervisor's cgroup v2 directory. On hybrid hosts the
+// v2 hierarchy has no controllers, but a directory per container still
+// gives a unique cgroup id, cgroup.kill and cgroup.freeze.
+type cgroupRoot struct {
+	path string
+	log  *slog.Logger
+}
+
+// openCgroupRoot creates the supervisor's cgroup directory and removes
+// containers left in it by a supervisor that died.
+func openCgroupRoot(log *slog.Logger) (*cgroupRoot, error) {
+	mnt, err := cgroup2Mount()
+	if err != nil {
+		return nil, err
+	}
+	root := &cgroupRoot{path: filepath.Join(mnt, cgroupParent), log: log}
+	if err := os.Mkdir(root.path, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create cgroup %s: %w", root.path, err)
+	}
+	entries, err := os.ReadDir(root.path)
+	if err != nil {
+		return nil, fmt.Errorf("read cgroup %s: %w", root.path, err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		cg := &cgroup{path: filepath.Join(root.path, e.Name())}
+		log.Warn("removing cgroup left by an earlier supervisor", "cgroup", cg.path)
+		if err := cg.destroy(); err != nil {
+			log.Error("remove leftover cgroup", "cgroup", cg.path, "err", err)
+		}
+	}
+	return root, nil
+}
+
+// cgroup2Mount returns the mount point of the cgroup v2 hierarchy:
+// /sys/fs/cgroup on pure v2 hosts, /sys/fs/cgroup/unified on hybrid ones.
+func cgroup2Mount() (string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("read mountinfo: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		// Fields: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE ...
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		fields := strings.Fields(pre)
+		if ok && len(fields) >= 5 && strings.HasPrefix(post, "cgroup2 ") {
+			return fields[4], nil
+		}
+	}
+	return "", errors.New("find cgroup v2 mount: none in /proc/self/mountinfo; mount cgroup2 first")
+}
+
+// create makes the cgroup of a container, first removing one of the same
+// name that an earlier run left.
+func (r *cgroupRoot) create(name string) (*cgroup, error) {
+	cg := &cgroup{path: filepath.Join(r.path, name)}
+	err := os.Mkdir(cg.path, 0o755)
+	if errors.Is(err, os.ErrExist) {
+		r.log.Warn("removing stale cgroup", "container", name, "cgroup", cg.path)
+		if err = cg.destroy(); err == nil {
+			err = os.Mkdir(cg.path, 0o755)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", cg.path, err)
+	}
+	fd, err := unix.Open(cg.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		os.Remove(cg.path)
+		return nil, fmt.Errorf("open cgroup %s: %w", cg.path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		os.Remove(cg.path)
+		return nil, fmt.Errorf("stat cgroup %s: %w", cg.path, err)
+	}
+	cg.fd, cg.id = fd, st.Ino
+	return cg, nil
+}
+
+// close removes the supervisor's cgroup directory when it is empty.
+func (r *cgroupRoot) close() {
+	if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.log.Warn("remove cgroup", "cgroup", r.path, "err", err)
+	}
+}
+
+// cgroup is one container's cgroup v2 directory.
+type cgroup struct {
+	path string
+	fd   int    // O_PATH descriptor for CLONE_INTO_CGROUP; -1 once closed
+	id   uint64 // what bpf_get_current_cgroup_id returns for its tasks
+}
+
+// kill sends SIGKILL to every task in the cgroup.
+func (cg *cgroup) kill() error {
+	err := os.WriteFile(filepath.Join(cg.path, "cgroup.kill"), []byte("1"), 0)
+	if err == nil {
+		return nil
+	}
+	// cgroup.kill needs Linux 5.14; before that, signal each process.
+	pids, perr := cg.pids()
+	if perr != nil {
+		return fmt.Errorf("kill cgroup %s: %w", cg.path, err)
+	}
+	for _, pid := range pids {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	return nil
+}
+
+// pids returns the processes in the cgroup.
+func (cg *cgroup) pids() ([]int, error) {
+	return readIDs(filepath.Join(cg.path, "cgroup.procs"))
+}
+
+// threads returns the tasks (threads) in the cgroup.
+func (cg *cgroup) threads() ([]int, error) {
+	return readIDs(filepath.Join(cg.path, "cgroup.threads"))
+}
+
+func readIDs(path string) ([]int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int
+	for _, f := range strings.Fields(string(data)) {
+		id, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// freeze suspends or resumes every task and waits until the kernel reports
+// the change done.
+func (cg *cgroup) freeze(frozen bool) error {
+	value := "0"
+	if frozen {
+		value = "1"
+	}
+	if err := os.WriteFile(filepath.Join(cg.path, "cgroup.freeze"), []byte(value), 0); err != nil {
+		return fmt.Errorf("write cgroup.freeze: %w", err)
+	}
+	want := "frozen " + value
+	for range 200 {
+		data, err := os.ReadFile(filepath.Join(cg.path, "cgroup.events"))
+		if err != nil {
+			return fmt.Errorf("read cgroup.events: %w", err)
+		}
+		if strings.Contains(string(data), want) {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("cgroup %s: %q not reached after 1s", cg.path, want)
+}
+
+// destroy kills every task in the cgroup, waits for them to exit and
+// removes the directory.
+func (cg *cgroup) destroy() error {
+	if cg.fd > 0 {
+		unix.Close(cg.fd)
+		cg.fd = -1
+	}
+	var err error
+	for range 400 {
+		err = unix.Rmdir(cg.path)
+		if err == nil || errors.Is(err, syscall.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, syscall.EBUSY) {
+			break
+		}
+		cg.kill()
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup %s: %w", cg.path, err)
+}

@@ -1,0 +1,104 @@
+package runtime_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ctlfs/runtime"
+)
+
+// TestMain runs the container init when the supervisor under test
+// re-executes this binary as one.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
+		runtime.RunInit()
+	}
+	os.Exit(m.Run())
+}
+
+// testRootfs returns the default rootfs that make rootfs builds.
+func testRootfs(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(rootfsDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin/busybox")); err != nil {
+		t.Fatalf("no rootfs at %s: run make rootfs first (%v)", dir, err)
+	}
+	return dir
+}
+
+func newSupervisor(t *testing.T) *runtime.Supervisor {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+	sup, err := runtime.New(runtime.Config{
+		StateDir:      t.TempDir(),
+		DefaultRootfs: testRootfs(t),
+		Grace:         time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sup.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return sup
+}
+
+// runCommand creates a container, starts line in it and waits for it.
+func runCommand(t *testing.T, sup *runtime.Supervisor, name, line string) (*runtime.Container, runtime.State) {
+	t.Helper()
+	c, err := sup.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCommand(line); err != nil {
+		t.Fatal(err)
+	}
+	return c, waitExit(t, c)
+}
+
+func waitExit(t *testing.T, c *runtime.Container) runtime.State {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := c.Wait(ctx)
+	if err != nil {
+		t.Fatalf("wait for %s: %v (state %s)", c.Name(), err, c.State())
+	}
+	return st
+}
+
+func readLog(t *testing.T, c *runtime.Container) string {
+	t.Helper()
+	buf := make([]byte, c.Log().Size())
+	n, _ := c.Log().ReadAt(buf, 0)
+	return string(buf[:n])
+}
+
+func hasLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if l == line {
+			return true
+		}
+	}
+	return false
+}
+
+func rootfsDir() string {
+	if dir := os.Getenv("CTLFS_TEST_ROOTFS"); dir != "" {
+		return dir
+	}
+	return "../build/rootfs"
+}

@@ -1,0 +1,34 @@
+package runtime
+
+import "syscall"
+
+// InitArg is the first argument with which the supervisor re-executes its
+// own binary as a container's init; main must call RunInit when it sees it.
+const InitArg = "__ctlfs_init"
+
+// Descriptors the init inherits besides 0-2.
+const (
+	initConfigFD = 3 // read end: the initConfig as JSON, then end of file
+	initStatusFD = 4 // write end: one initStatus as JSON
+	initDeathFD  = 5 // read end: end of file means the supervisor died
+)
+
+// initConfig is what the supervisor tells the init about its container.
+type initConfig struct {
+	Name   string   // hostname
+	Rootfs string   // host path of the root filesystem
+	Path   string   // program to run, as a path inside the container
+	Argv   []string // its arguments, Argv[0] as written
+	Env    []string
+	Nice   int
+}
+
+// initStatus is what the init reports when its command has ended.
+type initStatus struct {
+	// WaitStatus is the command's raw wait status, when it ran.
+	WaitStatus *syscall.WaitStatus `json:",omitempty"`
+	// Error says why the command could not start; Code is then the exit
+	// code to report (126 or 127).
+	Error string `json:",omitempty"`
+	Code  int    `json:",omitempty"`
+}

@@ -1,0 +1,280 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// run is one execution of a container's command: its init process, its
+// cgroup and the pipes between them and the supervisor.
+type run struct {
+	c   *Container
+	cmd *exec.Cmd
+	pid int
+	cg  *cgroup
+
+	statusR *os.File // the init's report of the command's end
+	deathW  *os.File // held open while the supervisor lives
+
+	mu           sync.Mutex
+	killTimer    *time.Timer // guarded by mu; SIGKILL after the grace time
+	killDeadline time.Time   // guarded by mu; when killTimer fires
+}
+
+// startLocked starts the container with argv. The caller holds c.mu.
+func (c *Container) startLocked(argv []string) error {
+	if c.removed {
+		return fmt.Errorf("start %s: container was removed: %w", c.name, ErrNotFound)
+	}
+	if c.state.Running() {
+		return fmt.Errorf("start %s: %w", c.name, ErrBusy)
+	}
+	rootfs := c.effectiveRootfs()
+	if rootfs == "" {
+		return fmt.Errorf("start %s: no rootfs, write one to rootfs or start the supervisor with --rootfs: %w",
+			c.name, ErrNotFound)
+	}
+	if err := checkRootfs(rootfs); err != nil {
+		return err
+	}
+	prog, err := lookProgram(rootfs, argv[0])
+	if err != nil {
+		return err
+	}
+	cfg := initConfig{
+		Name: c.name, Rootfs: rootfs, Path: prog, Argv: argv,
+		Env: containerEnv(c.name, c.env), Nice: c.nice,
+	}
+	r, err := c.spawn(cfg)
+	if err != nil {
+		c.sup.log.Error("start container", "container", c.name, "err", err)
+		return err
+	}
+	c.argv = argv
+	c.run = r
+	c.reason = ""
+	c.exited = make(chan struct{})
+	c.state = State{Phase: Running, PID: r.pid, Started: time.Now()}
+	c.emit("started", "pid="+strconv.Itoa(r.pid))
+	c.sup.log.Info("container started", "container", c.name, "pid", r.pid, "cmd", argv)
+	return nil
+}
+
+// spawn creates the cgroup and pipes and starts the init in new PID, UTS,
+// mount and IPC namespaces, inside the cgroup from its first instruction.
+func (c *Container) spawn(cfg initConfig) (*run, error) {
+	cg, err := c.sup.cgroup.create(c.name)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{c: c, cg: cg}
+	p, err := newInitPipes()
+	if err != nil {
+		cg.destroy()
+		return nil, err
+	}
+	defer p.closeChildEnds()
+
+	cmd := exec.Command("/proc/self/exe", InitArg)
+	cmd.Args[0] = "ctlfs-init"
+	cmd.Stdin = p.devNull
+	cmd.Stdout, cmd.Stderr = p.logW, p.logW
+	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR}
+	cmd.Env = []string{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWNS |
+			unix.CLONE_NEWIPC,
+		Setsid:      true,
+		Pdeathsig:   syscall.SIGKILL,
+		UseCgroupFD: true,
+		CgroupFD:    cg.fd,
+	}
+	if err := cmd.Start(); err != nil {
+		p.closeParentEnds()
+		cg.destroy()
+		return nil, fmt.Errorf("start init of %s: %w", c.name, err)
+	}
+	r.cmd, r.pid = cmd, cmd.Process.Pid
+	r.statusR, r.deathW = p.statusR, p.deathW
+
+	// The init reads its configuration before anything else; a failed
+	// write means it died, which wait reports.
+	if err := json.NewEncoder(p.configW).Encode(cfg); err != nil {
+		c.sup.log.Error("send init configuration", "container", c.name, "err", err)
+	}
+	p.configW.Close()
+
+	drained := pumpLog(p.logR, c.log, func(err error) {
+		c.sup.log.Error("copy log", "container", c.name, "err", err)
+	})
+	go r.wait(drained)
+	return r, nil
+}
+
+// initPipes are the descriptors between the supervisor and an init.
+type initPipes struct {
+	devNull           *os.File
+	logR, logW        *os.File
+	configR, configW  *os.File
+	statusR, statusW  *os.File
+	deathR, deathW    *os.File
+}
+
+func newInitPipes() (*initPipes, error) {
+	p := new(initPipes)
+	var err error
+	if p.devNull, err = os.Open(os.DevNull); err != nil {
+		return nil, err
+	}
+	pairs := []struct{ r, w **os.File }{
+		{&p.logR, &p.logW}, {&p.configR, &p.configW},
+		{&p.statusR, &p.statusW}, {&p.deathR, &p.deathW},
+	}
+	for _, pair := range pairs {
+		if *pair.r, *pair.w, err = os.Pipe(); err != nil {
+			p.closeChildEnds()
+			p.closeParentEnds()
+			return nil, fmt.Errorf("create pipe: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// closeChildEnds closes the supervisor's copies of the init's ends.
+func (p *initPipes) closeChildEnds() {
+	for _, f := range []*os.File{p.devNull, p.logW, p.configR, p.statusW, p.deathR} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (p *initPipes) closeParentEnds() {
+	for _, f := range []*os.File{p.logR, p.configW, p.statusR, p.deathW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// wait collects the command's status and the init's, waits for the log to
+// drain, and moves the container to Exited.
+func (r *run) wait(logDrained <-chan struct{}) {
+	c := r.c
+	var status initStatus
+	data, err := io.ReadAll(r.statusR)
+	r.statusR.Close()
+	if err != nil {
+		c.sup.log.Error("read init status", "container", c.name, "err", err)
+	}
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &status); err != nil {
+			c.sup.log.Error("decode init status", "container", c.name, "err", err)
+		}
+	}
+	initErr := r.cmd.Wait()
+	<-logDrained
+	r.stopKillTimer()
+	r.deathW.Close()
+	if err := r.cg.destroy(); err != nil {
+		c.sup.log.Error("remove cgroup", "container", c.name, "err", err)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := r.exitState(status, initErr, c.reason)
+	st.Started = c.state.Started
+	st.Exited = time.Now()
+	c.state = st
+	close(c.exited)
+	fields := []string{"code=" + strconv.Itoa(st.Code)}
+	fields = append(fields, st.exitFields()...)
+	c.emit("exited", fields...)
+	c.sup.log.Info("container exited", "container", c.name, "state", st.String())
+}
+
+// exitState derives the container's final state from the init's report
+// or, when there is none, from how the init itself ended.
+func (r *run) exitState(status initStatus, initErr error, reason string) State {
+	switch {
+	case status.WaitStatus != nil:
+		return exitState(*status.WaitStatus, reason)
+	case status.Error != "":
+		r.c.sup.log.Error("command did not start", "container", r.c.name, "err", status.Error)
+		return State{Phase: Exited, Code: status.Code, Reason: ReasonStartFailed}
+	}
+	var ee *exec.ExitError
+	if errors.As(initErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+			if !ws.Signaled() && reason == "" {
+				reason = ReasonStartFailed // the init failed before the command ran
+			}
+			return exitState(ws, reason)
+		}
+	}
+	if initErr != nil {
+		r.c.sup.log.Error("wait for init", "container", r.c.name, "err", initErr)
+	}
+	return State{Phase: Exited, Code: 127, Reason: ReasonStartFailed}
+}
+
+// signal sends sig to the container: SIGKILL to every task through the
+// cgroup, any other signal to the init, which passes it to the command.
+func (r *run) signal(sig syscall.Signal) error {
+	if sig == syscall.SIGKILL {
+		return r.killAll()
+	}
+	if err := unix.Kill(r.pid, sig); err != nil {
+		return fmt.Errorf("send %s to %s: %w", SignalName(sig), r.c.name, err)
+	}
+	return nil
+}
+
+func (r *run) killAll() error {
+	if err := r.cg.kill(); err != nil {
+		unix.Kill(r.pid, unix.SIGKILL)
+		return err
+	}
+	return nil
+}
+
+// terminate sends SIGTERM and arms SIGKILL after grace.
+func (r *run) terminate(grace time.Duration) {
+	if err := unix.Kill(r.pid, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
+		r.c.sup.log.Error("send SIGTERM", "container", r.c.name, "err", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	deadline := time.Now().Add(grace)
+	if r.killTimer != nil {
+		if !deadline.Before(r.killDeadline) {
+			return // an earlier stop's deadline stands unless this one is sooner
+		}
+		r.killTimer.Stop()
+	}
+	r.killDeadline = deadline
+	r.killTimer = time.AfterFunc(grace, func() {
+		r.c.sup.log.Warn("grace time over, killing", "container", r.c.name, "grace", grace)
+		if err := r.killAll(); err != nil {
+			r.c.sup.log.Error("kill after grace time", "container", r.c.name, "err", err)
+		}
+	})
+}
+
+func (r *run) stopKillTimer() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.killTimer != nil {
+		r.killTimer.Stop()
+	}
+}

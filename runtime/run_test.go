@@ -1,0 +1,118 @@
+package runtime_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"ctlfs/runtime"
+)
+
+func TestRunExitCodes(t *testing.T) {
+	sup := newSupervisor(t)
+	tests := []struct {
+		name, cmd, state string
+	}{
+		{"true", "/bin/true", "exited 0"},
+		{"false", "/bin/false", "exited 1"},
+		{"own137", `sh -c "exit 137"`, "exited 137"},
+		{"selfkill", `sh -c 'kill -KILL $$'`, "exited 137 signal=KILL"},
+		{"notexec", "/etc/passwd", "exited 126 reason=start-failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, st := runCommand(t, sup, tt.name, tt.cmd)
+			if st.String() != tt.state {
+				t.Errorf("state = %q, want %q", st, tt.state)
+			}
+		})
+	}
+}
+
+func TestRunIsolation(t *testing.T) {
+	sup := newSupervisor(t)
+	c, st := runCommand(t, sup, "iso", `sh -c 'hostname; echo pid=$$; ls /proc/self/fd; hostname other; ps -o pid,comm'`)
+	if st.String() != "exited 0" {
+		t.Fatalf("state = %q, log:\n%s", st, readLog(t, c))
+	}
+	out := readLog(t, c)
+	if !hasLine(out, "iso") {
+		t.Errorf("hostname not in log:\n%s", out)
+	}
+	// ps runs in place of the shell, so it and the init are all there is.
+	if !strings.Contains(out, "PID   COMMAND\n    1 ctlfs-init\n") ||
+		strings.Count(out[strings.Index(out, "PID "):], "\n") != 3 {
+		t.Errorf("ps shows other processes than the init and itself:\n%s", out)
+	}
+	// ls lists 0-2 and the descriptor of the directory it reads.
+	if !strings.Contains(out, "0\n1\n2\n3\n") || strings.Contains(out, "\n4\n") {
+		t.Errorf("unexpected descriptors:\n%s", out)
+	}
+}
+
+func TestRunMissingProgram(t *testing.T) {
+	sup := newSupervisor(t)
+	c, err := sup.Create("missing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.SetCommand("no-such-program --flag")
+	if !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("SetCommand err = %v, want ErrNotFound", err)
+	}
+	if got := c.State().Phase; got != runtime.Created {
+		t.Errorf("phase = %s after rejected command, want created", got)
+	}
+	if c.Command() != "" {
+		t.Errorf("command = %q after rejected command, want empty", c.Command())
+	}
+}
+
+func TestRunKillAndStop(t *testing.T) {
+	sup := newSupervisor(t)
+	c, err := sup.Create("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCommand("sleep 100"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(9); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExit(t, c); st.String() != "exited 137 signal=KILL reason=kill" {
+		t.Errorf("after kill: state = %q", st)
+	}
+	if err := c.Kill(9); !errors.Is(err, runtime.ErrNotRunning) {
+		t.Errorf("kill of exited container: err = %v, want ErrNotRunning", err)
+	}
+
+	// A command that ignores SIGTERM dies at the end of the grace time.
+	if err := c.SetCommand(`sh -c 'trap "" TERM; echo ready; while :; do sleep 1; done'`); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, c, "ready\n")
+	start := time.Now()
+	if err := c.Stop(300 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	st := waitExit(t, c)
+	if st.String() != "exited 137 signal=KILL reason=stop" {
+		t.Errorf("after stop: state = %q", st)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("killed after %v, before the grace time", d)
+	}
+}
+
+func waitLog(t *testing.T, c *runtime.Container, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(readLog(t, c), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log of %s lacks %q:\n%s", c.Name(), want, readLog(t, c))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,175 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultGrace is the default time between SIGTERM and SIGKILL.
+const DefaultGrace = 10 * time.Second
+
+// Config configures a Supervisor.
+type Config struct {
+	// StateDir contains logs/NAME.log and the containers' metadata.
+	StateDir string
+	// DefaultRootfs is used by containers whose rootfs was not set.
+	DefaultRootfs string
+	// Grace is the default time between SIGTERM and SIGKILL for Stop and
+	// Shutdown; zero means DefaultGrace.
+	Grace time.Duration
+	// Logger receives the supervisor's log; nil discards it.
+	Logger *slog.Logger
+}
+
+// Supervisor is the registry of containers. Its methods are safe for
+// concurrent use.
+type Supervisor struct {
+	cfg    Config
+	log    *slog.Logger
+	events *Journal
+	cgroup *cgroupRoot
+
+	mu         sync.Mutex
+	containers map[string]*Container // guarded by mu
+	closed     bool                  // guarded by mu; set by Shutdown
+
+	shutdownOnce sync.Once
+	shutdownReq  chan struct{}
+}
+
+// New creates the state directory, removes the cgroups of containers left
+// by an earlier supervisor that died, and returns an empty Supervisor.
+func New(cfg Config) (*Supervisor, error) {
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	cg, err := openCgroupRoot(log)
+	if err != nil {
+		return nil, err
+	}
+	return &Supervisor{
+		cfg:         cfg,
+		log:         log,
+		events:      new(Journal),
+		cgroup:      cg,
+		containers:  make(map[string]*Container),
+		shutdownReq: make(chan struct{}),
+	}, nil
+}
+
+// Create adds a container in state created. It fails with ErrInvalid for a
+// bad name and ErrExist when the name is taken.
+func (s *Supervisor) Create(name string) (*Container, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := s.containers[name]; ok {
+		return nil, fmt.Errorf("container %q: %w", name, ErrExist)
+	}
+	c, err := newContainer(s, name)
+	if err != nil {
+		return nil, err
+	}
+	s.containers[name] = c
+	c.emit("created")
+	s.log.Info("container created", "container", name)
+	return c, nil
+}
+
+// Remove deletes a container that is not running, with its log and cgroup.
+// It fails with ErrBusy while the container runs and ErrNotFound when there
+// is no such container.
+func (s *Supervisor) Remove(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[name]
+	if !ok {
+		return fmt.Errorf("container %q: %w", name, ErrNotFound)
+	}
+	if err := c.remove(); err != nil {
+		return err
+	}
+	delete(s.containers, name)
+	s.log.Info("container removed", "container", name)
+	return nil
+}
+
+// Lookup returns the container called name.
+func (s *Supervisor) Lookup(name string) (*Container, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[name]
+	return c, ok
+}
+
+// Containers returns every container, sorted by name.
+func (s *Supervisor) Containers() []*Container {
+	s.mu.Lock()
+	list := make([]*Container, 0, len(s.containers))
+	for _, c := range s.containers {
+		list = append(list, c)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(list, func(a, b *Container) int {
+		return strings.Compare(a.name, b.name)
+	})
+	return list
+}
+
+// Events returns the journal of every container's events.
+func (s *Supervisor) Events() Stream { return s.events }
+
+// Logger returns the supervisor's logger.
+func (s *Supervisor) Logger() *slog.Logger { return s.log }
+
+// RequestShutdown asks the owner of the supervisor to shut it down; it
+// closes the channel that ShutdownRequested returns.
+func (s *Supervisor) RequestShutdown() {
+	s.shutdownOnce.Do(func() { close(s.shutdownReq) })
+}
+
+// ShutdownRequested returns a channel closed by RequestShutdown.
+func (s *Supervisor) ShutdownRequested() <-chan struct{} { return s.shutdownReq }
+
+// Shutdown stops every running container (SIGTERM, then SIGKILL after the
+// grace time), waits for each to exit with its log flushed, and releases
+// their cgroups. Later calls to Create fail with ErrClosed.
+func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	list := s.Containers()
+	for _, c := range list {
+		if err := c.stop(s.cfg.Grace, ReasonShutdown); err != nil && !isNotRunning(err) {
+			s.log.Error("stop container at shutdown", "container", c.name, "err", err)
+		}
+	}
+	for _, c := range list {
+		if _, err := c.Wait(ctx); err != nil {
+			return fmt.Errorf("wait for container %q: %w", c.name, err)
+		}
+		c.release()
+	}
+	s.cgroup.close()
+	s.log.Info("supervisor shut down", "containers", len(list))
+	return nil
+}
