@@ -3,6 +3,8 @@ package runtime
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,43 +19,87 @@ import (
 )
 
 // cgroupParent is the directory, under the cgroup v2 mount, that holds one
-// directory per running container.
+// directory per supervisor, named after a hash of its state directory, and
+// in it one directory per running container. A supervisor that restarts on
+// the same state directory finds its predecessor's cgroups; two supervisors
+// with different state directories never touch each other's.
 const cgroupParent = "ctlfs"
 
 // cgroupRoot is the supervisor's cgroup v2 directory. On hybrid hosts the
 // v2 hierarchy has no controllers, but a directory per container still
 // gives a unique cgroup id, cgroup.kill and cgroup.freeze.
 type cgroupRoot struct {
-	path string
+	path string // the supervisor's v2 directory
+	rel  string // path below each cgroup mount: ctlfs/INSTANCE
+	ctl  *controllers
 	log  *slog.Logger
+}
+
+// cgroupInstance names a supervisor's cgroup directory after its state
+// directory.
+func cgroupInstance(stateDir string) string {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return hex.EncodeToString(sum[:6])
 }
 
 // openCgroupRoot creates the supervisor's cgroup directory and removes
 // containers left in it by a supervisor that died.
-func openCgroupRoot(log *slog.Logger) (*cgroupRoot, error) {
+func openCgroupRoot(stateDir string, log *slog.Logger) (*cgroupRoot, error) {
 	mnt, err := cgroup2Mount()
 	if err != nil {
 		return nil, err
 	}
-	root := &cgroupRoot{path: filepath.Join(mnt, cgroupParent), log: log}
-	if err := os.Mkdir(root.path, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	rel := filepath.Join(cgroupParent, cgroupInstance(stateDir))
+	root := &cgroupRoot{path: filepath.Join(mnt, rel), rel: rel, log: log}
+	if err := os.MkdirAll(root.path, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", root.path, err)
 	}
-	entries, err := os.ReadDir(root.path)
-	if err != nil {
-		return nil, fmt.Errorf("read cgroup %s: %w", root.path, err)
+	if root.ctl, err = findControllers(mnt, root.path); err != nil {
+		return nil, err
 	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		cg := &cgroup{path: filepath.Join(root.path, e.Name())}
+	for _, name := range root.leftovers() {
+		cg := root.existing(name)
 		log.Warn("removing cgroup left by an earlier supervisor", "cgroup", cg.path)
 		if err := cg.destroy(); err != nil {
 			log.Error("remove leftover cgroup", "cgroup", cg.path, "err", err)
 		}
 	}
 	return root, nil
+}
+
+// leftovers returns the names of container cgroups that exist in any of
+// the supervisor's hierarchies.
+func (r *cgroupRoot) leftovers() []string {
+	seen := make(map[string]bool)
+	var names []string
+	dirs := []string{r.path}
+	for _, mount := range r.ctl.v1 {
+		dirs = append(dirs, filepath.Join(mount, r.rel))
+	}
+	for _, dir := range dirs {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if e.IsDir() && !seen[e.Name()] {
+				seen[e.Name()] = true
+				names = append(names, e.Name())
+			}
+		}
+	}
+	return names
+}
+
+// existing returns a handle on a container's cgroups without creating them.
+func (r *cgroupRoot) existing(name string) *cgroup {
+	cg := &cgroup{path: filepath.Join(r.path, name), fd: -1}
+	cg.groups = &groups{ctl: r.ctl, v2: cg.path, dirs: make(map[string]string)}
+	for controller, mount := range r.ctl.v1 {
+		cg.groups.dirs[controller] = filepath.Join(mount, r.rel, name)
+	}
+	return cg
 }
 
 // cgroup2Mount returns the mount point of the cgroup v2 hierarchy:
@@ -78,44 +124,58 @@ func cgroup2Mount() (string, error) {
 // create makes the cgroup of a container, first removing one of the same
 // name that an earlier run left.
 func (r *cgroupRoot) create(name string) (*cgroup, error) {
-	cg := &cgroup{path: filepath.Join(r.path, name)}
+	cg := &cgroup{path: filepath.Join(r.path, name), fd: -1}
 	err := os.Mkdir(cg.path, 0o755)
 	if errors.Is(err, os.ErrExist) {
 		r.log.Warn("removing stale cgroup", "container", name, "cgroup", cg.path)
-		if err = cg.destroy(); err == nil {
+		if err = r.existing(name).destroy(); err == nil {
 			err = os.Mkdir(cg.path, 0o755)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", cg.path, err)
 	}
-	fd, err := unix.Open(cg.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	cg.groups, err = r.ctl.createGroups(cg.path, filepath.Join(r.rel, name))
 	if err != nil {
 		os.Remove(cg.path)
+		return nil, err
+	}
+	fd, err := unix.Open(cg.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		cg.destroy()
 		return nil, fmt.Errorf("open cgroup %s: %w", cg.path, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		os.Remove(cg.path)
+		cg.destroy()
 		return nil, fmt.Errorf("stat cgroup %s: %w", cg.path, err)
 	}
 	cg.fd, cg.id = fd, st.Ino
 	return cg, nil
 }
 
-// close removes the supervisor's cgroup directory when it is empty.
+// close removes the supervisor's cgroup directory, and the parent when no
+// other supervisor uses it.
 func (r *cgroupRoot) close() {
-	if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		r.log.Warn("remove cgroup", "cgroup", r.path, "err", err)
+	dirs := []string{r.path}
+	for _, mount := range r.ctl.v1 {
+		dirs = append(dirs, filepath.Join(mount, r.rel))
+	}
+	for _, dir := range dirs {
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			r.log.Warn("remove cgroup", "cgroup", dir, "err", err)
+		}
+		os.Remove(filepath.Dir(dir)) // fails while another supervisor runs
 	}
 }
 
 // cgroup is one container's cgroup v2 directory.
 type cgroup struct {
-	path string
-	fd   int    // O_PATH descriptor for CLONE_INTO_CGROUP; -1 once closed
-	id   uint64 // what bpf_get_current_cgroup_id returns for its tasks
+	path   string
+	fd     int    // O_PATH descriptor for CLONE_INTO_CGROUP; -1 once closed
+	id     uint64 // what bpf_get_current_cgroup_id returns for its tasks
+	groups *groups
 }
 
 // kill sends SIGKILL to every task in the cgroup.
@@ -188,7 +248,7 @@ func (cg *cgroup) freeze(frozen bool) error {
 // destroy kills every task in the cgroup, waits for them to exit and
 // removes the directory.
 func (cg *cgroup) destroy() error {
-	if cg.fd > 0 {
+	if cg.fd >= 0 {
 		unix.Close(cg.fd)
 		cg.fd = -1
 	}
@@ -196,7 +256,7 @@ func (cg *cgroup) destroy() error {
 	for range 400 {
 		err = unix.Rmdir(cg.path)
 		if err == nil || errors.Is(err, syscall.ENOENT) {
-			return nil
+			return cg.groups.remove()
 		}
 		if !errors.Is(err, syscall.EBUSY) {
 			break

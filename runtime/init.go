@@ -190,6 +190,10 @@ func startCommand(cfg *initConfig) (int, int, error) {
 		}
 		return 0, code, fmt.Errorf("exec %s: %w", cfg.Path, err)
 	}
+	if cfg.Autogroup && cfg.Nice != 0 {
+		// The command's setsid made it a new autogroup of nice 0.
+		setAutogroupNice(pid, cfg.Nice)
+	}
 	return pid, 0, nil
 }
 

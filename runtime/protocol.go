@@ -21,6 +21,9 @@ type initConfig struct {
 	Argv   []string // its arguments, Argv[0] as written
 	Env    []string
 	Nice   int
+	// Autogroup asks the init to set the nice of the command's autogroup,
+	// because the container has no cpu cgroup to carry its weight.
+	Autogroup bool
 }
 
 // initStatus is what the init reports when its command has ended.

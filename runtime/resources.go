@@ -12,14 +12,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// applyLimits makes new limits take effect on the running container.
-func (r *run) applyLimits(l Limits) error {
-	// NOTE: memory limits are enforced by the memory monitor; until it is
-	// attached they are only stored.
-	return nil
+// prepareGroups moves the init into the container's v1 cgroups and applies
+// the limits and CPU weight before the command starts.
+func (r *run) prepareGroups(l Limits, nice int) error {
+	if err := r.cg.groups.join(r.pid); err != nil {
+		return err
+	}
+	if err := r.cg.groups.apply(l); err != nil {
+		return err
+	}
+	ok, err := r.cg.groups.setNice(nice)
+	r.autogroup = !ok
+	return err
 }
 
-// renice sets nice n on every task of the container.
+// applyLimits makes new limits take effect on the running container.
+func (r *run) applyLimits(l Limits) error {
+	return r.cg.groups.apply(l)
+}
+
+// renice sets nice n on every task of the container and gives the
+// container the CPU weight of nice n: through its cpu cgroup, or, where
+// there is none, through the autogroup of each task's session, since
+// with autogroup enabled the scheduler weighs sessions of the root cpu
+// cgroup as groups and a task's own nice only counts within its session.
 func (r *run) renice(n int) error {
 	tids, err := r.cg.threads()
 	if err != nil {
@@ -30,8 +46,18 @@ func (r *run) renice(n int) error {
 		if err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("set nice of task %d in %s: %w", tid, r.c.name, err)
 		}
+		if r.autogroup {
+			setAutogroupNice(tid, n)
+		}
 	}
-	return nil
+	_, err = r.cg.groups.setNice(n)
+	return err
+}
+
+// setAutogroupNice sets the nice of the autogroup of task tid. The kernel
+// takes a bare number; it fails harmlessly where autogroup is disabled.
+func setAutogroupNice(tid, n int) error {
+	return os.WriteFile("/proc/"+strconv.Itoa(tid)+"/autogroup", []byte(strconv.Itoa(n)), 0)
 }
 
 // rss sums VmRSS over the container's processes.

@@ -25,6 +25,9 @@ type run struct {
 
 	statusR *os.File // the init's report of the command's end
 	deathW  *os.File // held open while the supervisor lives
+	// autogroup is set when there is no cpu cgroup, so nice must be set
+	// on the autogroup of each session instead.
+	autogroup bool
 
 	mu           sync.Mutex
 	killTimer    *time.Timer // guarded by mu; SIGKILL after the grace time
@@ -106,6 +109,16 @@ func (c *Container) spawn(cfg initConfig) (*run, error) {
 	}
 	r.cmd, r.pid = cmd, cmd.Process.Pid
 	r.statusR, r.deathW = p.statusR, p.deathW
+	// The init waits for its configuration, so it is still alone and has
+	// not started the command while it joins the other cgroups.
+	if err := r.prepareGroups(c.limits, c.nice); err != nil {
+		cg.kill()
+		p.closeParentEnds()
+		cmd.Wait()
+		cg.destroy()
+		return nil, fmt.Errorf("start %s: %w", c.name, err)
+	}
+	cfg.Autogroup = r.autogroup
 
 	// The init reads its configuration before anything else; a failed
 	// write means it died, which wait reports.

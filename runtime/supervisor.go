@@ -57,7 +57,7 @@ func New(cfg Config) (*Supervisor, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	cg, err := openCgroupRoot(log)
+	cg, err := openCgroupRoot(cfg.StateDir, log)
 	if err != nil {
 		return nil, err
 	}

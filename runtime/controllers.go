@@ -1,0 +1,265 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// niceWeights is the kernel's table of scheduler weights by nice value,
+// from -20 to 19 (sched_prio_to_weight in kernel/sched/core.c): each step
+// is about 1.25 times the next, and nice 0 is 1024.
+var niceWeights = [40]uint64{
+	88761, 71755, 56483, 46273, 36291,
+	29154, 23254, 18705, 14949, 11916,
+	9548, 7620, 6100, 4904, 3906,
+	3121, 2501, 1991, 1586, 1277,
+	1024, 820, 655, 526, 423,
+	335, 272, 215, 172, 137,
+	110, 87, 70, 56, 45,
+	36, 29, 23, 18, 15,
+}
+
+// NiceWeight returns the scheduler weight of nice n (-20 to 19).
+func NiceWeight(n int) uint64 { return niceWeights[n+20] }
+
+// controllers finds where the pids, cpu and cpuset controllers live: on
+// pure cgroup v2 hosts in the container's own v2 directory, on hybrid
+// hosts in v1 hierarchies, in which the supervisor makes a directory per
+// container beside the v2 one.
+type controllers struct {
+	v2   string            // the v2 mount, when it has the controllers
+	v1   map[string]string // controller name to its v1 mount
+	have map[string]bool   // controllers available in either
+}
+
+var controllerNames = []string{"pids", "cpu", "cpuset"}
+
+// findControllers reads the mounts and enables the controllers in the
+// supervisor's v2 directories (each level from the mount down to dir).
+func findControllers(v2mount, dir string) (*controllers, error) {
+	ctl := &controllers{v1: make(map[string]string), have: make(map[string]bool)}
+	data, err := os.ReadFile(filepath.Join(v2mount, "cgroup.controllers"))
+	if err != nil {
+		return nil, fmt.Errorf("read cgroup.controllers: %w", err)
+	}
+	v2have := strings.Fields(string(data))
+	for _, name := range controllerNames {
+		if contains(v2have, name) {
+			ctl.v2 = v2mount
+			ctl.have[name] = true
+		}
+	}
+	if ctl.v2 != "" {
+		return ctl, enableV2(v2mount, dir, ctl.have)
+	}
+	mounts, err := v1Mounts()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range controllerNames {
+		if m, ok := mounts[name]; ok {
+			ctl.v1[name] = m
+			ctl.have[name] = true
+		}
+	}
+	return ctl, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// enableV2 writes +NAME to cgroup.subtree_control at every level above dir,
+// so that each container directory gets the controllers' files.
+func enableV2(mount, dir string, have map[string]bool) error {
+	var words []string
+	for _, name := range controllerNames {
+		if have[name] {
+			words = append(words, "+"+name)
+		}
+	}
+	rel, err := filepath.Rel(mount, dir)
+	if err != nil {
+		return err
+	}
+	level := mount
+	for _, part := range append([]string{""}, strings.Split(rel, "/")...) {
+		level = filepath.Join(level, part)
+		f := filepath.Join(level, "cgroup.subtree_control")
+		if err := os.WriteFile(f, []byte(strings.Join(words, " ")), 0); err != nil {
+			return fmt.Errorf("enable %v in %s: %w", words, f, err)
+		}
+	}
+	return nil
+}
+
+// v1Mounts returns the mount point of each v1 controller hierarchy.
+func v1Mounts() (map[string]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	mounts := make(map[string]string)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		fields, after := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(fields) < 5 || len(after) < 3 || after[0] != "cgroup" {
+			continue
+		}
+		for _, opt := range strings.Split(after[2], ",") {
+			if contains(controllerNames, opt) {
+				mounts[opt] = fields[4]
+			}
+		}
+	}
+	return mounts, nil
+}
+
+// groups is one container's set of v1 directories (on hybrid hosts).
+type groups struct {
+	ctl  *controllers
+	v2   string            // the container's v2 directory
+	dirs map[string]string // v1 controller to the container's directory
+}
+
+// createGroups makes the container's v1 directories at rel below each v1
+// mount, copying the parent's cpuset so tasks can join.
+func (ctl *controllers) createGroups(v2dir, rel string) (*groups, error) {
+	g := &groups{ctl: ctl, v2: v2dir, dirs: make(map[string]string)}
+	for name, mount := range ctl.v1 {
+		dir := filepath.Join(mount, rel)
+		if err := mkdirCgroupV1(mount, dir, name == "cpuset"); err != nil {
+			g.remove()
+			return nil, err
+		}
+		g.dirs[name] = dir
+	}
+	return g, nil
+}
+
+// mkdirCgroupV1 creates dir and the levels between mount and dir; in the
+// cpuset hierarchy each new level copies its parent's CPUs and memory nodes,
+// which v1 requires before a task may join.
+func mkdirCgroupV1(mount, dir string, cpuset bool) error {
+	rel, err := filepath.Rel(mount, dir)
+	if err != nil {
+		return err
+	}
+	level := mount
+	for _, part := range strings.Split(rel, "/") {
+		parent := level
+		level = filepath.Join(level, part)
+		err := os.Mkdir(level, 0o755)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("create cgroup %s: %w", level, err)
+		}
+		if cpuset {
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				if err := copyCgroupFile(parent, level, f); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func copyCgroupFile(from, to, name string) error {
+	data, err := os.ReadFile(filepath.Join(from, name))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(to, name), data, 0); err != nil {
+		return fmt.Errorf("write %s in %s: %w", name, to, err)
+	}
+	return nil
+}
+
+// file returns the path of a controller's file for the container.
+func (g *groups) file(controller, name string) string {
+	if dir, ok := g.dirs[controller]; ok {
+		return filepath.Join(dir, name)
+	}
+	return filepath.Join(g.v2, name)
+}
+
+// join moves process pid into the v1 directories; the v2 directory it
+// joined at clone.
+func (g *groups) join(pid int) error {
+	for name, dir := range g.dirs {
+		f := filepath.Join(dir, "cgroup.procs")
+		if err := os.WriteFile(f, []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("join %s cgroup %s: %w", name, dir, err)
+		}
+	}
+	return nil
+}
+
+// apply writes the limits the controllers enforce.
+func (g *groups) apply(l Limits) error {
+	if g.ctl.have["pids"] {
+		if err := writeCgroup(g.file("pids", "pids.max"), formatCount(l.Pids)); err != nil {
+			return err
+		}
+	}
+	if g.ctl.have["cpuset"] {
+		cpus := l.CPUs.String()
+		if cpus == "" {
+			parent := filepath.Dir(g.file("cpuset", "cpuset.cpus"))
+			data, err := os.ReadFile(filepath.Join(filepath.Dir(parent), "cpuset.effective_cpus"))
+			if err != nil {
+				return fmt.Errorf("read parent's cpuset: %w", err)
+			}
+			cpus = strings.TrimSpace(string(data))
+		}
+		if err := writeCgroup(g.file("cpuset", "cpuset.cpus"), cpus); err != nil {
+			return fmt.Errorf("set cpus %q (are they online?): %w", cpus, err)
+		}
+	}
+	return nil
+}
+
+// setNice sets the container's CPU weight to that of nice n. It reports
+// false when no cpu controller is available.
+func (g *groups) setNice(n int) (bool, error) {
+	if !g.ctl.have["cpu"] {
+		return false, nil
+	}
+	if _, v1 := g.dirs["cpu"]; v1 {
+		return true, writeCgroup(g.file("cpu", "cpu.shares"), strconv.FormatUint(NiceWeight(n), 10))
+	}
+	return true, writeCgroup(g.file("cpu", "cpu.weight.nice"), strconv.Itoa(n))
+}
+
+func writeCgroup(path, value string) error {
+	if err := os.WriteFile(path, []byte(value), 0); err != nil {
+		return fmt.Errorf("write %q to %s: %w", value, path, err)
+	}
+	return nil
+}
+
+// remove deletes the v1 directories; their tasks must have exited.
+func (g *groups) remove() error {
+	var errs []error
+	for _, dir := range g.dirs {
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
