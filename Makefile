@@ -1,0 +1,47 @@
+# Override any variable on the command line, as in
+#   make rootfs ROOTFS_TAR=alpine-minirootfs-3.20.0-x86_64.tar.gz
+GO            ?= go
+GO_TEST_FLAGS ?= -count=1
+BIN_DIR       ?= bin
+BUILD_DIR     ?= build
+ROOTFS_DIR    ?= $(BUILD_DIR)/rootfs
+# A root filesystem tarball to extract instead of building from busybox-static.
+ROOTFS_TAR    ?=
+
+WORKLOADS     := cpu_hog io_pulse memory_hog
+WORKLOAD_BINS := $(addprefix $(BIN_DIR)/,$(WORKLOADS))
+# scripts/mkrootfs.sh writes this file last and puts the rootfs source in it.
+ROOTFS_STAMP  := $(ROOTFS_DIR)/.ctlfs-rootfs
+ROOTFS_SOURCE := $(or $(ROOTFS_TAR),busybox-static)
+
+.DEFAULT_GOAL := workloads
+.PHONY: workloads rootfs test clean FORCE
+
+workloads: $(WORKLOAD_BINS)
+
+# go build runs every time because it tracks Go dependencies itself. The
+# binary is replaced only when its bytes changed, so that the rootfs is not
+# rebuilt for nothing.
+$(WORKLOAD_BINS): $(BIN_DIR)/%: FORCE
+	@mkdir -p $(BIN_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@.new ./workloads/$*
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+rootfs: $(ROOTFS_STAMP)
+
+# A rootfs built from another source is rebuilt.
+ifneq ($(ROOTFS_SOURCE),$(shell cat $(ROOTFS_STAMP) 2>/dev/null))
+.PHONY: $(ROOTFS_STAMP)
+endif
+
+# wildcard leaves a missing tarball to mkrootfs.sh, which reports it.
+$(ROOTFS_STAMP): scripts/mkrootfs.sh $(WORKLOAD_BINS) $(wildcard $(ROOTFS_TAR))
+	scripts/mkrootfs.sh $(if $(ROOTFS_TAR),--tar $(ROOTFS_TAR)) $(ROOTFS_DIR) $(WORKLOAD_BINS)
+
+test:
+	$(GO) vet ./...
+	$(GO) test $(GO_TEST_FLAGS) ./...
+
+# --one-file-system keeps rm out of anything still mounted in the rootfs.
+clean:
+	rm -rf --one-file-system $(BIN_DIR) $(BUILD_DIR)
