@@ -14,8 +14,25 @@ WORKLOAD_BINS := $(addprefix $(BIN_DIR)/,$(WORKLOADS))
 ROOTFS_STAMP  := $(ROOTFS_DIR)/.ctlfs-rootfs
 ROOTFS_SOURCE := $(or $(ROOTFS_TAR),busybox-static)
 
-.DEFAULT_GOAL := workloads
-.PHONY: workloads rootfs test clean FORCE
+# Flags for make serve, such as SERVE_FLAGS='--mount /tmp/ctl --grace 5s'.
+SERVE_FLAGS   ?=
+CTLFS         := $(BIN_DIR)/ctlfs
+
+.DEFAULT_GOAL := all
+.PHONY: all ctlfs workloads rootfs serve test generate clean FORCE
+
+all: ctlfs rootfs
+
+ctlfs: $(CTLFS)
+
+$(CTLFS): FORCE
+	@mkdir -p $(BIN_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/ctlfs
+
+# Builds everything and runs the supervisor on the default rootfs, mounted
+# at /mnt/ctl, until interrupted or until `echo shutdown > /mnt/ctl/ctl`.
+serve: ctlfs rootfs
+	$(CTLFS) serve --rootfs $(abspath $(ROOTFS_DIR)) $(SERVE_FLAGS)
 
 workloads: $(WORKLOAD_BINS)
 
@@ -38,9 +55,13 @@ endif
 $(ROOTFS_STAMP): scripts/mkrootfs.sh $(WORKLOAD_BINS) $(wildcard $(ROOTFS_TAR))
 	scripts/mkrootfs.sh $(if $(ROOTFS_TAR),--tar $(ROOTFS_TAR)) $(ROOTFS_DIR) $(WORKLOAD_BINS)
 
-test:
+test: rootfs
 	$(GO) vet ./...
 	$(GO) test $(GO_TEST_FLAGS) ./...
+
+# Regenerates the BPF object and its Go bindings; needs clang and llvm.
+generate:
+	$(GO) generate ./monitor/...
 
 # --one-file-system keeps rm out of anything still mounted in the rootfs.
 clean:

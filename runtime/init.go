@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	goruntime "runtime"
 	"syscall"
 	"unsafe"
 
@@ -20,6 +21,10 @@ import (
 // status to the supervisor. It never returns; when it exits, the kernel
 // kills every other process of the PID namespace.
 func RunInit() {
+	// Capability and no_new_privs changes apply to the calling thread only,
+	// and the command is forked from the thread that calls ForkExec: keep
+	// both on this one.
+	goruntime.LockOSThread()
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&initName[0])), 0, 0, 0)
 	cfg, err := readInitConfig()
 	if err != nil {
@@ -85,9 +90,9 @@ func setupRoot(cfg *initConfig) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
-	root := cfg.Rootfs
-	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind mount rootfs %s: %w", root, err)
+	root, err := mountRoot(cfg)
+	if err != nil {
+		return err
 	}
 	if err := setupDev(filepath.Join(root, "dev")); err != nil {
 		return err
@@ -99,7 +104,33 @@ func setupRoot(cfg *initConfig) error {
 		unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
-	return nil
+	if err := restrictProc(); err != nil {
+		return err
+	}
+	if cfg.NewNet {
+		if err := bringUpLoopback(); err != nil {
+			return err
+		}
+	}
+	return dropPrivileges()
+}
+
+// mountRoot mounts the container's root in the init's mount namespace:
+// the overlay of the private layer on the rootfs or, without a layer, a
+// bind mount of the rootfs. It returns the host path of the mount.
+func mountRoot(cfg *initConfig) (string, error) {
+	if l := cfg.Layer; l != nil {
+		opts := "lowerdir=" + cfg.Rootfs + ",upperdir=" + l.Upper + ",workdir=" + l.Work
+		if err := unix.Mount("overlay", l.Merged, "overlay", 0, opts); err != nil {
+			return "", fmt.Errorf("mount overlay of %s on %s: %w", cfg.Rootfs, l.Merged, err)
+		}
+		return l.Merged, nil
+	}
+	root := cfg.Rootfs
+	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return "", fmt.Errorf("bind mount rootfs %s: %w", root, err)
+	}
+	return root, nil
 }
 
 // devNodes are the host devices bind-mounted into the container's /dev.

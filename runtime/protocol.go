@@ -17,6 +17,8 @@ const (
 type initConfig struct {
 	Name   string   // hostname
 	Rootfs string   // host path of the root filesystem
+	Layer  *layer   // the private writable layer over Rootfs, if any
+	NewNet bool     // the init is in a new network namespace
 	Path   string   // program to run, as a path inside the container
 	Argv   []string // its arguments, Argv[0] as written
 	Env    []string

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -54,9 +55,17 @@ func (c *Container) startLocked(argv []string) error {
 	if err != nil {
 		return err
 	}
+	if strings.ContainsAny(rootfs, ",:") {
+		return fmt.Errorf("rootfs %q: overlayfs cannot use a path with ',' or ':': %w",
+			rootfs, ErrInvalid)
+	}
+	layer, err := prepareLayer(c.sup.cfg.StateDir, c.name)
+	if err != nil {
+		return err
+	}
 	cfg := initConfig{
-		Name: c.name, Rootfs: rootfs, Path: prog, Argv: argv,
-		Env: containerEnv(c.name, c.env), Nice: c.nice,
+		Name: c.name, Rootfs: rootfs, Layer: layer, Path: prog, Argv: argv,
+		Env: containerEnv(c.name, c.env), Nice: c.nice, NewNet: c.net == NetNone,
 	}
 	r, err := c.spawn(cfg)
 	if err != nil {
@@ -95,8 +104,7 @@ func (c *Container) spawn(cfg initConfig) (*run, error) {
 	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR}
 	cmd.Env = []string{}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWNS |
-			unix.CLONE_NEWIPC,
+		Cloneflags: namespaceFlags(cfg.NewNet),
 		Setsid:      true,
 		Pdeathsig:   syscall.SIGKILL,
 		UseCgroupFD: true,
@@ -132,6 +140,15 @@ func (c *Container) spawn(cfg initConfig) (*run, error) {
 	})
 	go r.wait(drained)
 	return r, nil
+}
+
+// namespaceFlags returns the namespaces a container's init is cloned in.
+func namespaceFlags(newNet bool) uintptr {
+	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWNS | unix.CLONE_NEWIPC)
+	if newNet {
+		flags |= unix.CLONE_NEWNET
+	}
+	return flags
 }
 
 // initPipes are the descriptors between the supervisor and an init.

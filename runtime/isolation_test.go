@@ -1,0 +1,68 @@
+package runtime_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLayerKeepsRootfsClean(t *testing.T) {
+	sup := newSupervisor(t)
+	marker := fmt.Sprintf("/layer-test-%d", os.Getpid())
+	a, st := runCommand(t, sup, "writer", "sh -c 'echo a > "+marker+"; cat "+marker+"'")
+	if st.String() != "exited 0" || readLog(t, a) != "a\n" {
+		t.Fatalf("writer: state %q, log %q", st, readLog(t, a))
+	}
+	if _, err := os.Stat(filepath.Join(testRootfs(t), marker)); err == nil {
+		t.Errorf("write inside the container reached the rootfs")
+	}
+	b, _ := runCommand(t, sup, "reader", "sh -c 'cat "+marker+" 2>/dev/null || echo absent'")
+	if got := readLog(t, b); got != "absent\n" {
+		t.Errorf("second container sees the first one's file: %q", got)
+	}
+	// The layer survives a restart and goes with the container.
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, a)
+	if got := readLog(t, a); got != "a\na\n" {
+		t.Errorf("log after restart = %q", got)
+	}
+	if err := sup.Remove("writer"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPrivilegesDropped(t *testing.T) {
+	sup := newSupervisor(t)
+	script := `grep -E "^(CapBnd|NoNewPrivs)" /proc/self/status;
+		cat /proc/1/exe >/dev/null 2>&1 && echo exe-readable;
+		ls -l /proc/1/exe 2>/dev/null | grep -q ctlfs && echo exe-link;
+		test -s /proc/kcore && echo kcore;
+		(echo 1 > /proc/sys/kernel/ns_last_pid) 2>/dev/null && echo sys-writable;
+		mount -t tmpfs none /mnt 2>/dev/null && echo mounted;
+		mknod /tmp/null c 1 3 2>/dev/null && echo mknod;
+		echo net:; tail -n +3 /proc/net/dev | cut -d: -f1`
+	c, st := runCommand(t, sup, "caps", "sh -c '"+script+"'")
+	log := readLog(t, c)
+	if st.String() != "exited 0" {
+		t.Fatalf("state %q, log:\n%s", st, log)
+	}
+	// Docker's default set without MKNOD (27) and NET_RAW (13).
+	if !strings.Contains(log, "CapBnd:\t00000000a00405fb\n") {
+		t.Errorf("bounding set not Docker's default less MKNOD and NET_RAW:\n%s", log)
+	}
+	if !strings.Contains(log, "NoNewPrivs:\t1\n") {
+		t.Errorf("no_new_privs not set:\n%s", log)
+	}
+	for _, bad := range []string{"exe-readable", "exe-link", "kcore", "sys-writable", "mounted", "mknod"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("container could do %s:\n%s", bad, log)
+		}
+	}
+	if _, net, _ := strings.Cut(log, "net:\n"); net != "    lo\n" {
+		t.Errorf("network namespace has more than lo:\n%s", log)
+	}
+}
