@@ -114,6 +114,7 @@ func (c *Container) SetRootfs(path string) error {
 		return fmt.Errorf("set rootfs of %s: %w", c.name, ErrBusy)
 	}
 	c.rootfs = path
+	c.persistLocked()
 	return nil
 }
 
@@ -153,6 +154,7 @@ func (c *Container) SetCommand(line string) error {
 		return err
 	}
 	c.cmdline = line
+	c.persistLocked()
 	return nil
 }
 
@@ -189,6 +191,7 @@ func (c *Container) SetLimits(text string) error {
 		}
 	}
 	c.limits = l
+	c.persistLocked()
 	return nil
 }
 
@@ -213,6 +216,7 @@ func (c *Container) SetEnv(text string) error {
 		return fmt.Errorf("set env of %s: %w", c.name, ErrBusy)
 	}
 	c.env = env
+	c.persistLocked()
 	return nil
 }
 
@@ -235,6 +239,7 @@ func (c *Container) SetNet(mode string) error {
 		return fmt.Errorf("set net of %s: %w", c.name, ErrBusy)
 	}
 	c.net = mode
+	c.persistLocked()
 	return nil
 }
 
@@ -263,6 +268,7 @@ func (c *Container) SetNice(n int) error {
 		}
 	}
 	c.nice = n
+	c.persistLocked()
 	c.emit("nice", fmt.Sprintf("value=%d", n))
 	return nil
 }
@@ -385,6 +391,9 @@ func (c *Container) remove() error {
 	}
 	c.removed = true
 	c.emit("removed")
+	if err := removeRecord(c.sup.cfg.StateDir, c.name); err != nil {
+		c.sup.log.Error("remove container metadata", "container", c.name, "err", err)
+	}
 	if err := c.log.remove(); err != nil {
 		c.sup.log.Error("remove log", "container", c.name, "err", err)
 	}

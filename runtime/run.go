@@ -77,6 +77,7 @@ func (c *Container) startLocked(argv []string) error {
 	c.reason = ""
 	c.exited = make(chan struct{})
 	c.state = State{Phase: Running, PID: r.pid, Started: time.Now()}
+	c.persistLocked()
 	c.emit("started", "pid="+strconv.Itoa(r.pid))
 	c.sup.log.Info("container started", "container", c.name, "pid", r.pid, "cmd", argv)
 	return nil
@@ -104,7 +105,7 @@ func (c *Container) spawn(cfg initConfig) (*run, error) {
 	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR}
 	cmd.Env = []string{}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: namespaceFlags(cfg.NewNet),
+		Cloneflags:  namespaceFlags(cfg.NewNet),
 		Setsid:      true,
 		Pdeathsig:   syscall.SIGKILL,
 		UseCgroupFD: true,
@@ -153,11 +154,11 @@ func namespaceFlags(newNet bool) uintptr {
 
 // initPipes are the descriptors between the supervisor and an init.
 type initPipes struct {
-	devNull           *os.File
-	logR, logW        *os.File
-	configR, configW  *os.File
-	statusR, statusW  *os.File
-	deathR, deathW    *os.File
+	devNull          *os.File
+	logR, logW       *os.File
+	configR, configW *os.File
+	statusR, statusW *os.File
+	deathR, deathW   *os.File
 }
 
 func newInitPipes() (*initPipes, error) {
@@ -226,6 +227,7 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	st.Started = c.state.Started
 	st.Exited = time.Now()
 	c.state = st
+	c.persistLocked()
 	close(c.exited)
 	fields := []string{"code=" + strconv.Itoa(st.Code)}
 	fields = append(fields, st.exitFields()...)

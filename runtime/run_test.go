@@ -1,7 +1,10 @@
 package runtime_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +115,73 @@ func waitLog(t *testing.T, c *runtime.Container, want string) {
 	for !strings.Contains(readLog(t, c), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("log of %s lacks %q:\n%s", c.Name(), want, readLog(t, c))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRestoreAfterCrash(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+	dir := t.TempDir()
+	cfg := runtime.Config{StateDir: dir, DefaultRootfs: testRootfs(t), Grace: time.Second}
+	first, err := runtime.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := first.Create("survivor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetLimits("soft=32M cpus=0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCommand("sleep 300"); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.PID()
+
+	// A second supervisor on the same state directory stands for one that
+	// restarts after the first was killed: it kills the leftover cgroup and
+	// lists the container as lost.
+	second := newSupervisorAt(t, cfg)
+	c2, ok := second.Lookup("survivor")
+	if !ok {
+		t.Fatal("container not restored")
+	}
+	if st := c2.State().String(); st != "exited 137 signal=KILL reason=lost" {
+		t.Errorf("restored state = %q", st)
+	}
+	if got := c2.Limits(); got.Soft != 32<<20 || got.CPUs.String() != "0" {
+		t.Errorf("restored limits = %+v", got)
+	}
+	if c2.Command() != "sleep 300" {
+		t.Errorf("restored command = %q", c2.Command())
+	}
+	waitFor(t, "the init to die", func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+		return err != nil
+	})
+	waitExit(t, c) // the first supervisor saw its init die
+}
+
+func newSupervisorAt(t *testing.T, cfg runtime.Config) *runtime.Supervisor {
+	t.Helper()
+	sup, err := runtime.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sup.Shutdown(context.Background()) })
+	return sup
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -57,18 +57,24 @@ func New(cfg Config) (*Supervisor, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
+	s := &Supervisor{
+		cfg:         cfg,
+		log:         log,
+		events:      new(Journal),
+		containers:  make(map[string]*Container),
+		shutdownReq: make(chan struct{}),
+	}
+	// Read the records before killing the leftover cgroups, so that what a
+	// dying predecessor wrote last cannot change what is restored.
+	if err := s.loadRecords(); err != nil {
+		return nil, err
+	}
 	cg, err := openCgroupRoot(cfg.StateDir, log)
 	if err != nil {
 		return nil, err
 	}
-	return &Supervisor{
-		cfg:         cfg,
-		log:         log,
-		events:      new(Journal),
-		cgroup:      cg,
-		containers:  make(map[string]*Container),
-		shutdownReq: make(chan struct{}),
-	}, nil
+	s.cgroup = cg
+	return s, nil
 }
 
 // Create adds a container in state created. It fails with ErrInvalid for a
@@ -90,6 +96,9 @@ func (s *Supervisor) Create(name string) (*Container, error) {
 		return nil, err
 	}
 	s.containers[name] = c
+	c.mu.Lock()
+	c.persistLocked()
+	c.mu.Unlock()
 	c.emit("created")
 	s.log.Info("container created", "container", name)
 	return c, nil

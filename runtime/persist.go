@@ -1,0 +1,160 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// record is a container's metadata as stored in STATE_DIR/containers/
+// NAME.json, so that a supervisor that restarts after a crash lists the
+// containers it had.
+type record struct {
+	Name    string
+	Rootfs  string   `json:",omitempty"`
+	Cmdline string   `json:",omitempty"`
+	Argv    []string `json:",omitempty"`
+	Env     []string `json:",omitempty"`
+	Net     string
+	Soft    uint64
+	Hard    uint64
+	Pids    uint64
+	CPUs    string `json:",omitempty"`
+	Nice    int
+	Phase   Phase
+	Code    int            `json:",omitempty"`
+	Signal  syscall.Signal `json:",omitempty"`
+	Reason  string         `json:",omitempty"`
+	PID     int            `json:",omitempty"`
+	Started time.Time      `json:",omitzero"`
+	Exited  time.Time      `json:",omitzero"`
+}
+
+func recordDir(stateDir string) string { return filepath.Join(stateDir, "containers") }
+
+func recordPath(stateDir, name string) string {
+	return filepath.Join(recordDir(stateDir), name+".json")
+}
+
+// persistLocked writes the container's record. Writing a temporary file
+// and renaming it means a crash leaves the old record or the new one,
+// never a mix; the supervisor does not fsync, since it guards against its
+// own crash, not against power loss. The caller holds c.mu.
+func (c *Container) persistLocked() {
+	if c.removed {
+		return
+	}
+	data, err := json.MarshalIndent(c.recordLocked(), "", "\t")
+	if err == nil {
+		err = writeFileAtomic(recordPath(c.sup.cfg.StateDir, c.name), data)
+	}
+	if err != nil {
+		c.sup.log.Error("save container metadata", "container", c.name, "err", err)
+	}
+}
+
+func (c *Container) recordLocked() record {
+	return record{
+		Name: c.name, Rootfs: c.rootfs, Cmdline: c.cmdline, Argv: c.argv,
+		Env: c.env, Net: c.net, Soft: c.limits.Soft, Hard: c.limits.Hard,
+		Pids: c.limits.Pids, CPUs: c.limits.CPUs.String(), Nice: c.nice,
+		Phase: c.state.Phase, Code: c.state.Code, Signal: c.state.Signal,
+		Reason: c.state.Reason, PID: c.state.PID,
+		Started: c.state.Started, Exited: c.state.Exited,
+	}
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// loadRecords restores the containers of an earlier supervisor. Those that
+// were running when it died are reported exited with reason lost: their
+// processes were killed with their cgroups.
+func (s *Supervisor) loadRecords() error {
+	dir := recordDir(s.cfg.StateDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			os.Remove(filepath.Join(dir, e.Name())) // a temporary file a crash left
+			continue
+		}
+		if err := s.restore(name); err != nil {
+			s.log.Error("restore container", "container", name, "err", err)
+		}
+	}
+	return nil
+}
+
+func (s *Supervisor) restore(name string) error {
+	data, err := os.ReadFile(recordPath(s.cfg.StateDir, name))
+	if err != nil {
+		return err
+	}
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return fmt.Errorf("decode metadata: %w", err)
+	}
+	if rec.Name != name || ValidateName(name) != nil {
+		return fmt.Errorf("metadata of %q names %q", name, rec.Name)
+	}
+	c, err := newContainer(s, name)
+	if err != nil {
+		return err
+	}
+	c.applyRecord(rec)
+	s.containers[name] = c
+	c.persistLocked()
+	s.log.Info("container restored", "container", name, "state", c.state.String())
+	return nil
+}
+
+func (c *Container) applyRecord(rec record) {
+	cpus, _ := ParseCPUList(orAll(rec.CPUs))
+	c.rootfs, c.cmdline, c.argv, c.env = rec.Rootfs, rec.Cmdline, rec.Argv, rec.Env
+	c.net, c.nice = rec.Net, rec.Nice
+	if c.net == "" {
+		c.net = NetNone
+	}
+	c.limits = Limits{Soft: rec.Soft, Hard: rec.Hard, Pids: rec.Pids, CPUs: cpus}
+	c.state = State{Phase: rec.Phase, Code: rec.Code, Signal: rec.Signal,
+		Reason: rec.Reason, Started: rec.Started, Exited: rec.Exited}
+	if c.state.Running() {
+		c.state = State{Phase: Exited, Code: 128 + int(syscall.SIGKILL),
+			Signal: syscall.SIGKILL, Reason: ReasonLost,
+			Started: rec.Started, Exited: time.Now()}
+		c.emit("exited", "code=137", "signal=KILL", "reason="+ReasonLost)
+	}
+}
+
+func orAll(cpus string) string {
+	if cpus == "" {
+		return "all"
+	}
+	return cpus
+}
+
+// removeRecord deletes the container's metadata.
+func removeRecord(stateDir, name string) error {
+	err := os.Remove(recordPath(stateDir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
