@@ -25,6 +25,12 @@ func RunInit() {
 	// and the command is forked from the thread that calls ForkExec: keep
 	// both on this one.
 	goruntime.LockOSThread()
+	// Catch signals before anything else: the Go runtime's default action
+	// for SIGTERM re-raises it, which a PID namespace's init ignores, and
+	// then exits with status 2. Signals that arrive before the command
+	// starts wait in the channel and are forwarded to it.
+	signal.Notify(forwarded)
+	reportStatus(initStatus{Ready: true})
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&initName[0])), 0, 0, 0)
 	cfg, err := readInitConfig()
 	if err != nil {
@@ -74,10 +80,11 @@ func initFail(code int, format string, args ...any) {
 	os.Exit(code)
 }
 
+// statusPipe carries the init's reports to the supervisor.
+var statusPipe = os.NewFile(initStatusFD, "status")
+
 func reportStatus(st initStatus) {
-	f := os.NewFile(initStatusFD, "status")
-	json.NewEncoder(f).Encode(st)
-	f.Close()
+	json.NewEncoder(statusPipe).Encode(st)
 }
 
 // setupRoot makes the rootfs the container's /, with a fresh /proc and a
@@ -205,9 +212,6 @@ func startCommand(cfg *initConfig) (int, int, error) {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 0, 127, fmt.Errorf("mark descriptors close-on-exec: %w", err)
 	}
-	// Forward signals from here on, so none is lost between fork and the
-	// first wait.
-	signal.Notify(forwarded)
 	pid, err := syscall.ForkExec(cfg.Path, cfg.Argv, &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   cfg.Env,

@@ -9,7 +9,7 @@ const InitArg = "__ctlfs_init"
 // Descriptors the init inherits besides 0-2.
 const (
 	initConfigFD = 3 // read end: the initConfig as JSON, then end of file
-	initStatusFD = 4 // write end: one initStatus as JSON
+	initStatusFD = 4 // write end: initStatus messages as JSON, the last one final
 	initDeathFD  = 5 // read end: end of file means the supervisor died
 )
 
@@ -28,8 +28,13 @@ type initConfig struct {
 	Autogroup bool
 }
 
-// initStatus is what the init reports when its command has ended.
+// initStatus is a report of the init: first Ready, once it catches
+// signals, then the end of the command.
 type initStatus struct {
+	// Ready says the init now catches signals. Before, a signal from the
+	// supervisor other than SIGKILL would be lost: the kernel drops it for
+	// a PID namespace's init that has no handler for it.
+	Ready bool `json:",omitempty"`
 	// WaitStatus is the command's raw wait status, when it ran.
 	WaitStatus *syscall.WaitStatus `json:",omitempty"`
 	// Error says why the command could not start; Code is then the exit

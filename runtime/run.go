@@ -24,7 +24,13 @@ type run struct {
 	pid int
 	cg  *cgroup
 
-	statusR *os.File // the init's report of the command's end
+	statusR *os.File // the init's reports
+	// ready is closed when the init catches signals, or has exited.
+	ready chan struct{}
+	// final is the init's last report.
+	final initStatus
+	// reports is closed when the init has no more to say.
+	reports chan struct{}
 	deathW  *os.File // held open while the supervisor lives
 	// autogroup is set when there is no cpu cgroup, so nice must be set
 	// on the autogroup of each session instead.
@@ -90,7 +96,7 @@ func (c *Container) spawn(cfg initConfig) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: c, cg: cg}
+	r := &run{c: c, cg: cg, ready: make(chan struct{}), reports: make(chan struct{})}
 	p, err := newInitPipes()
 	if err != nil {
 		cg.destroy()
@@ -139,6 +145,7 @@ func (c *Container) spawn(cfg initConfig) (*run, error) {
 	drained := pumpLog(p.logR, c.log, func(err error) {
 		c.sup.log.Error("copy log", "container", c.name, "err", err)
 	})
+	go r.readReports()
 	go r.wait(drained)
 	return r, nil
 }
@@ -202,17 +209,8 @@ func (p *initPipes) closeParentEnds() {
 // drain, and moves the container to Exited.
 func (r *run) wait(logDrained <-chan struct{}) {
 	c := r.c
-	var status initStatus
-	data, err := io.ReadAll(r.statusR)
-	r.statusR.Close()
-	if err != nil {
-		c.sup.log.Error("read init status", "container", c.name, "err", err)
-	}
-	if len(data) > 0 {
-		if err := json.Unmarshal(data, &status); err != nil {
-			c.sup.log.Error("decode init status", "container", c.name, "err", err)
-		}
-	}
+	<-r.reports
+	status := r.final
 	initErr := r.cmd.Wait()
 	<-logDrained
 	r.stopKillTimer()
@@ -233,6 +231,32 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	fields = append(fields, st.exitFields()...)
 	c.emit("exited", fields...)
 	c.sup.log.Info("container exited", "container", c.name, "state", st.String())
+}
+
+// readReports reads the init's reports until it closes the pipe, marks
+// it ready, and keeps the last report.
+func (r *run) readReports() {
+	defer close(r.reports)
+	defer r.statusR.Close()
+	readyOnce := sync.OnceFunc(func() { close(r.ready) })
+	defer readyOnce()
+	dec := json.NewDecoder(r.statusR)
+	for {
+		var st initStatus
+		err := dec.Decode(&st)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			r.c.sup.log.Error("read init report", "container", r.c.name, "err", err)
+			return
+		}
+		if st.Ready {
+			readyOnce()
+			continue
+		}
+		r.final = st
+	}
 }
 
 // exitState derives the container's final state from the init's report
@@ -266,6 +290,7 @@ func (r *run) signal(sig syscall.Signal) error {
 	if sig == syscall.SIGKILL {
 		return r.killAll()
 	}
+	<-r.ready
 	if err := unix.Kill(r.pid, sig); err != nil {
 		return fmt.Errorf("send %s to %s: %w", SignalName(sig), r.c.name, err)
 	}
@@ -282,6 +307,7 @@ func (r *run) killAll() error {
 
 // terminate sends SIGTERM and arms SIGKILL after grace.
 func (r *run) terminate(grace time.Duration) {
+	<-r.ready
 	if err := unix.Kill(r.pid, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
 		r.c.sup.log.Error("send SIGTERM", "container", r.c.name, "err", err)
 	}

@@ -1,0 +1,241 @@
+// Package tests drives a mounted ctlfs tree end to end with a real shell:
+// a real supervisor binary, real FUSE mount, real namespaced containers.
+package tests
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bin is the ctlfs binary built for the run.
+var bin string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		fmt.Println("tests: skipped, needs root: mounts FUSE and creates namespaces and cgroups")
+		return 0
+	}
+	dir, err := os.MkdirTemp("", "ctlfs-tests-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin = filepath.Join(dir, "ctlfs")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/ctlfs")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build ctlfs:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// rootfs returns the default rootfs that make rootfs builds.
+func rootfs(t testing.TB) string {
+	t.Helper()
+	dir, err := filepath.Abs("../build/rootfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin/busybox")); err != nil {
+		t.Fatalf("no rootfs at %s: run make rootfs first (%v)", dir, err)
+	}
+	return dir
+}
+
+// server is a running ctlfs serve process with its mount.
+type server struct {
+	t        testing.TB
+	mnt      string
+	stateDir string
+	cmd      *exec.Cmd
+	log      *bytes.Buffer
+	exited   chan struct{}
+	exitErr  error
+}
+
+// startServer runs ctlfs serve on a fresh mount point and state directory,
+// and shuts it down at the end of the test, checking that it leaves no
+// mount, cgroup or process behind.
+func startServer(t testing.TB, args ...string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &server{
+		t:        t,
+		mnt:      filepath.Join(dir, "mnt"),
+		stateDir: filepath.Join(dir, "state"),
+		log:      new(bytes.Buffer),
+		exited:   make(chan struct{}),
+	}
+	args = append([]string{"serve", "--mount", s.mnt, "--state-dir", s.stateDir,
+		"--rootfs", rootfs(t), "--grace", "2s"}, args...)
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stdout = s.log
+	s.cmd.Stderr = s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.exitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(s.stop)
+	s.waitMounted()
+	return s
+}
+
+func (s *server) waitMounted() {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(s.mnt, "status")); err == nil {
+			return
+		}
+		select {
+		case <-s.exited:
+			s.t.Fatalf("ctlfs serve exited early: %v\n%s", s.exitErr, s.log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("mount %s did not appear:\n%s", s.mnt, s.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop shuts the server down through the tree and checks what it leaves.
+func (s *server) stop() {
+	select {
+	case <-s.exited:
+	default:
+		exec.Command("sh", "-c", "echo shutdown > "+filepath.Join(s.mnt, "ctl")).Run()
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+		s.t.Errorf("ctlfs serve did not exit after shutdown:\n%s", s.log)
+	}
+	if s.exitErr != nil {
+		s.t.Errorf("ctlfs serve: %v\n%s", s.exitErr, s.log)
+	}
+	if isMounted(s.mnt) {
+		s.t.Errorf("%s still mounted after shutdown", s.mnt)
+		syscall.Unmount(s.mnt, syscall.MNT_DETACH)
+	}
+	if dir := s.cgroupDir(); dirExists(dir) {
+		s.t.Errorf("cgroup %s left after shutdown", dir)
+	}
+}
+
+func isMounted(dir string) bool {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[4] == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// cgroupDir returns the server's cgroup v2 directory: the runtime names it
+// after a hash of the state directory.
+func (s *server) cgroupDir() string {
+	sum := sha256.Sum256([]byte(s.stateDir))
+	return filepath.Join(cgroup2Mount(s.t), "ctlfs", hex.EncodeToString(sum[:6]))
+}
+
+func cgroup2Mount(t testing.TB) string {
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if f := strings.Fields(pre); ok && len(f) > 4 && strings.HasPrefix(post, "cgroup2 ") {
+			return f[4]
+		}
+	}
+	t.Fatal("no cgroup2 mount")
+	return ""
+}
+
+func dirExists(dir string) bool {
+	fi, err := os.Stat(dir)
+	return err == nil && fi.IsDir()
+}
+
+// path returns the path of name inside the mount.
+func (s *server) path(name string) string { return filepath.Join(s.mnt, name) }
+
+// sh runs script with sh -c in the mount directory and returns its
+// standard output and error and its exit code.
+func (s *server) sh(script string) (string, string, int) {
+	s.t.Helper()
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = s.mnt
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	code := 0
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		s.t.Fatalf("sh -c %q: %v", script, err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// mustSh runs script and fails the test unless it exits 0.
+func (s *server) mustSh(script string) string {
+	s.t.Helper()
+	out, errOut, code := s.sh(script)
+	if code != 0 {
+		s.t.Fatalf("sh -c %q: exit %d: %s\nserver log:\n%s", script, code, errOut, s.log)
+	}
+	return out
+}
+
+// read returns the content of a file of the tree.
+func (s *server) read(name string) string {
+	s.t.Helper()
+	data, err := os.ReadFile(s.path(name))
+	if err != nil {
+		s.t.Fatalf("read %s: %v", name, err)
+	}
+	return string(data)
+}
+
+// waitState blocks on NAME/wait and returns the state it reads.
+func (s *server) waitState(name string) string {
+	s.t.Helper()
+	out := s.mustSh("timeout 30 cat " + name + "/wait")
+	return strings.TrimSuffix(out, "\n")
+}
+
+// waitFor polls cond until it holds or ten seconds pass.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
