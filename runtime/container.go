@@ -36,7 +36,7 @@ type Container struct {
 }
 
 func newContainer(s *Supervisor, name string) (*Container, error) {
-	lf, err := openLogFile(s.cfg.StateDir, name)
+	lf, err := openLogFile(s.cfg.StateDir, name, s.cfg.LogMax)
 	if err != nil {
 		return nil, err
 	}

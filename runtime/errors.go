@@ -17,6 +17,8 @@ var (
 	ErrNotDir = errors.New("not a directory")
 	// ErrExist: a container of that name exists already.
 	ErrExist = errors.New("already exists")
+	// ErrRotated: a log offset refers to bytes removed by rotation.
+	ErrRotated = errors.New("log rotated past that offset")
 	// ErrClosed: the supervisor is shutting down.
 	ErrClosed = errors.New("supervisor is shutting down")
 )

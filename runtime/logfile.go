@@ -1,88 +1,173 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 )
 
-// logFile is a container's log on disk, STATE_DIR/logs/NAME.log. One
-// consumer appends; any number of readers read at offsets below Size.
+// DefaultLogMax is the default cap on a container's log on disk.
+const DefaultLogMax = 64 << 20
+
+// logFile is a container's log on disk: STATE_DIR/logs/NAME.log and, once
+// it has rotated, the older NAME.log.1. When NAME.log reaches half the cap
+// it replaces NAME.log.1, so the two never hold much more than the cap
+// together. Offsets are logical: they count every byte ever appended, so a
+// reader that follows the log by offset never sees it shrink; the bytes
+// below Start are gone. One consumer appends; any number of readers read.
 type logFile struct {
 	path string
-	size atomic.Int64
+	max  int64 // cap on disk use in bytes; 0 means no cap
 
-	mu sync.Mutex
-	f  *os.File // guarded by mu; nil once closed
+	mu    sync.Mutex
+	cur   *os.File // guarded by mu; nil once closed
+	old   *os.File // guarded by mu; NAME.log.1, or nil
+	start int64    // guarded by mu; logical offset of the first byte of old, or of cur
+	split int64    // guarded by mu; logical offset of the first byte of cur
+	end   int64    // guarded by mu; logical offset after the last byte
 }
 
 var _ Stream = (*logFile)(nil)
 
-func openLogFile(stateDir, name string) (*logFile, error) {
-	path := filepath.Join(stateDir, "logs", name+".log")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
+func openLogFile(stateDir, name string, max int64) (*logFile, error) {
+	l := &logFile{path: filepath.Join(stateDir, "logs", name+".log"), max: max}
+	var err error
+	if l.cur, err = os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
+	}
+	l.old, err = os.Open(l.path + ".1")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.cur.Close()
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	l.split = fileSize(l.old)
+	l.end = l.split + fileSize(l.cur)
+	return l, nil
+}
+
+func fileSize(f *os.File) int64 {
+	if f == nil {
+		return 0
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("stat log: %w", err)
+		return 0
 	}
-	lf := &logFile{path: path, f: f}
-	lf.size.Store(fi.Size())
-	return lf, nil
+	return fi.Size()
 }
 
-// append writes p at the end of the log.
+// append writes p at the end of the log, rotating first when the current
+// file would pass half the cap.
 func (l *logFile) append(p []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
+	if l.cur == nil {
 		return os.ErrClosed
 	}
-	n, err := l.f.Write(p)
-	l.size.Add(int64(n))
+	if l.max > 0 && l.end-l.split > 0 && l.end-l.split+int64(len(p)) > l.max/2 {
+		if err := l.rotateLocked(); err != nil {
+			return err
+		}
+	}
+	n, err := l.cur.Write(p)
+	l.end += int64(n)
 	return err
 }
 
-// Size returns the number of bytes written to the log.
-func (l *logFile) Size() int64 { return l.size.Load() }
+// rotateLocked renames NAME.log to NAME.log.1 and starts a new NAME.log.
+// Readers keep reading the renamed file through the open descriptor.
+func (l *logFile) rotateLocked() error {
+	if err := os.Rename(l.path, l.path+".1"); err != nil {
+		return fmt.Errorf("rotate log: %w", err)
+	}
+	cur, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("rotate log: %w", err)
+	}
+	if l.old != nil {
+		l.old.Close()
+	}
+	l.old, l.cur = l.cur, cur
+	l.start, l.split = l.split, l.end
+	return nil
+}
 
-// ReadAt reads the log's bytes at off.
-func (l *logFile) ReadAt(p []byte, off int64) (int, error) {
-	size := l.size.Load()
-	if off >= size {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > size-off {
-		p = p[:size-off]
-	}
+// Size returns the logical offset after the last byte appended.
+func (l *logFile) Size() int64 {
 	l.mu.Lock()
-	f := l.f
-	l.mu.Unlock()
-	if f == nil {
+	defer l.mu.Unlock()
+	return l.end
+}
+
+// Start returns the logical offset of the oldest byte still kept.
+func (l *logFile) Start() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.start
+}
+
+// ReadAt reads the log's bytes at logical offset off. Below Start it
+// fails with ErrRotated.
+func (l *logFile) ReadAt(p []byte, off int64) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur == nil {
 		return 0, os.ErrClosed
 	}
-	return f.ReadAt(p, off)
+	if off < l.start {
+		return 0, fmt.Errorf("log offset %d below %d: %w", off, l.start, ErrRotated)
+	}
+	if off >= l.end {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.end-off {
+		p = p[:l.end-off]
+	}
+	if off < l.split {
+		n, err := l.old.ReadAt(p[:min(int64(len(p)), l.split-off)], off-l.start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return n, err
+		}
+		if n < len(p) && off+int64(n) == l.split {
+			m, err := l.cur.ReadAt(p[n:], 0)
+			return n + m, ignoreEOF(err)
+		}
+		return n, nil
+	}
+	n, err := l.cur.ReadAt(p, off-l.split)
+	return n, ignoreEOF(err)
+}
+
+func ignoreEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
 }
 
 func (l *logFile) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
+	if l.cur == nil {
 		return nil
 	}
-	err := l.f.Close()
-	l.f = nil
+	err := l.cur.Close()
+	if l.old != nil {
+		l.old.Close()
+	}
+	l.cur, l.old = nil, nil
 	return err
 }
 
 func (l *logFile) remove() error {
 	if err := l.close(); err != nil {
+		return err
+	}
+	err := os.Remove(l.path + ".1")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return os.Remove(l.path)

@@ -8,9 +8,13 @@ import (
 // Stream is an append-only byte stream, such as a log or an event journal,
 // that readers follow by offset.
 type Stream interface {
-	// Size returns the number of bytes in the stream so far.
+	// Size returns the offset after the last byte so far.
 	Size() int64
-	// ReadAt reads bytes at off; it returns io.EOF at the end.
+	// Start returns the offset of the oldest byte still kept; bytes below
+	// it were dropped, for example by log rotation.
+	Start() int64
+	// ReadAt reads bytes at off; it returns io.EOF at the end and an error
+	// wrapping ErrRotated below Start.
 	ReadAt(p []byte, off int64) (int, error)
 }
 
@@ -35,6 +39,9 @@ func (j *Journal) Size() int64 {
 	defer j.mu.Unlock()
 	return int64(len(j.data))
 }
+
+// Start returns 0: a journal keeps every byte.
+func (j *Journal) Start() int64 { return 0 }
 
 // ReadAt reads the journal's bytes at off.
 func (j *Journal) ReadAt(p []byte, off int64) (int, error) {

@@ -24,6 +24,10 @@ type Config struct {
 	// Grace is the default time between SIGTERM and SIGKILL for Stop and
 	// Shutdown; zero means DefaultGrace.
 	Grace time.Duration
+	// LogMax caps each container's log on disk, in bytes: the log rotates
+	// once, keeping about the last LogMax bytes. Zero means DefaultLogMax;
+	// negative means no cap.
+	LogMax int64
 	// Logger receives the supervisor's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -49,6 +53,12 @@ type Supervisor struct {
 func New(cfg Config) (*Supervisor, error) {
 	if cfg.Grace == 0 {
 		cfg.Grace = DefaultGrace
+	}
+	switch {
+	case cfg.LogMax == 0:
+		cfg.LogMax = DefaultLogMax
+	case cfg.LogMax < 0:
+		cfg.LogMax = 0
 	}
 	log := cfg.Logger
 	if log == nil {
