@@ -19,7 +19,7 @@ SERVE_FLAGS   ?=
 CTLFS         := $(BIN_DIR)/ctlfs
 
 .DEFAULT_GOAL := all
-.PHONY: all ctlfs workloads rootfs serve test generate clean FORCE
+.PHONY: all ctlfs workloads rootfs serve test fuzz generate clean FORCE
 
 all: ctlfs rootfs
 
@@ -58,6 +58,17 @@ $(ROOTFS_STAMP): scripts/mkrootfs.sh $(WORKLOAD_BINS) $(wildcard $(ROOTFS_TAR))
 test: rootfs
 	$(GO) vet ./...
 	$(GO) test $(GO_TEST_FLAGS) ./...
+
+# Runs each fuzz test for FUZZ_TIME; the corpus in testdata/fuzz is
+# also replayed by every go test run.
+FUZZ_TIME ?= 10s
+fuzz:
+	@set -e; for pkg in ./runtime ./fsys; do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$pkg; \
+		done; \
+	done
 
 # Regenerates the BPF object and its Go bindings; needs clang and llvm.
 generate:
