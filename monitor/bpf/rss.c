@@ -1,0 +1,587 @@
+//go:build ignore
+
+// BPF side of the ctlfs memory monitor: per-cgroup RSS accounting on the
+// kmem/rss_stat tracepoint, limit checks, SIGKILL on hard-limit crossings
+// and events through a ring buffer. Built by `go generate ./monitor` (see
+// ebpf.go), which needs clang and the libbpf headers (Debian: clang,
+// llvm, libbpf-dev).
+//
+// Kernel requirements: 6.2 or newer, because rss_stat has had the
+// (struct mm_struct *mm, int member) prototype and mm->rss_stat has been an
+// array of struct percpu_counter since 6.2. BTF (CONFIG_DEBUG_INFO_BTF) and
+// CONFIG_MEMCG (for mm->owner) must be enabled. Helpers used need at least
+// 5.19 (bpf_map_lookup_percpu_elem), the atomics need 5.12.
+
+typedef signed char __s8;
+typedef unsigned char __u8;
+typedef short __s16;
+typedef unsigned short __u16;
+typedef int __s32;
+typedef unsigned int __u32;
+typedef long long __s64;
+typedef unsigned long long __u64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef _Bool bool;
+
+#define true 1
+#define false 0
+
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+// Map types and update flags from include/uapi/linux/bpf.h.
+#define BPF_MAP_TYPE_HASH 1
+#define BPF_MAP_TYPE_ARRAY 2
+#define BPF_MAP_TYPE_PERCPU_ARRAY 6
+#define BPF_MAP_TYPE_RINGBUF 27
+#define BPF_ANY 0
+#define BPF_NOEXIST 1
+
+#define PF_KTHREAD 0x00200000
+#define SIGKILL 9
+
+// Indexes of mm->rss_stat (enum in include/linux/mm_types_task.h).
+#define MM_FILEPAGES 0
+#define MM_ANONPAGES 1
+#define MM_SWAPENTS 2
+#define MM_SHMEMPAGES 3
+#define NR_MM_COUNTERS 4
+
+// Upper bound on nr_cpu_ids that the exact counter sum supports. The Go
+// loader refuses to load on machines with more possible CPUs.
+#define MAX_CPUS 4096
+// Upper bound on the cgroup v2 depth of a watched cgroup.
+#define MAX_LEVEL 32
+
+// Minimal kernel types. preserve_access_index makes clang emit CO-RE
+// relocations, so only the field names must match the running kernel,
+// not the layout.
+struct percpu_counter {
+	__s64 count;
+	__s32 *counters;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	int level;
+	struct kernfs_node *kn;
+	struct cgroup *ancestors[];
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct task_struct;
+
+struct mm_struct {
+	struct percpu_counter rss_stat[NR_MM_COUNTERS];
+	struct task_struct *owner;
+	atomic_t mm_users;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	unsigned int flags;
+	int pid;
+	int tgid;
+	struct mm_struct *mm;
+	struct css_set *cgroups;
+} __attribute__((preserve_access_index));
+
+struct bpf_array {
+	void *pptrs[0];
+} __attribute__((preserve_access_index));
+
+struct bpf_iter_meta;
+
+struct bpf_iter__task {
+	struct bpf_iter_meta *meta;
+	struct task_struct *task;
+} __attribute__((preserve_access_index));
+
+// Set by the Go loader before loading.
+volatile const __u32 page_shift = 12;
+volatile const __u32 nr_cpus = 1;
+// Distance in pages from a limit inside which the exact counter sum is
+// used. It bounds the error of fbc->count for one mm: three counters,
+// each off by less than percpu_counter_batch pages on every CPU.
+volatile const __s64 exact_margin_pages = 0;
+
+// Per-CPU offsets (__per_cpu_offset[cpu]), computed once; see
+// compute_cpu_offsets.
+__u64 cpu_offset[MAX_CPUS];
+__u32 cpu_offsets_ready;
+
+struct mm_entry {
+	__u64 cgroup;
+	// Last value charged for each rss_stat counter, in pages. The swap
+	// slot stays 0 because swap is not RSS.
+	__s64 pages[NR_MM_COUNTERS];
+};
+
+struct limits {
+	__u64 soft; // bytes, ~0 = none
+	__u64 hard; // bytes, ~0 = none
+	__u32 level; // cgroup v2 depth of the watched cgroup
+	__u32 pad;
+};
+
+struct usage {
+	__s64 pages;
+};
+
+struct config {
+	__u32 watched;    // number of watched cgroups
+	__u32 level_mask; // bit N set: some watched cgroup is at depth N
+};
+
+enum event_kind {
+	EVENT_SOFT = 0,
+	EVENT_HARD = 1,
+};
+
+struct event {
+	__u64 cgroup;
+	__u64 rss;
+	__u64 limit;
+	__u32 kind;
+	__u32 pid;
+	__u8 killed;
+	__u8 pad[7];
+};
+
+// Keeps struct event in the BTF, where bpf2go finds it to generate rssEvent.
+const struct event *unused_event __attribute__((unused));
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); // struct mm_struct address
+	__type(value, struct mm_entry);
+} mms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); // cgroup id
+	__type(value, struct limits);
+} cgroup_limits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); // cgroup id
+	__type(value, struct usage);
+} cgroup_usage SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+} watch_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+// One per-CPU slot whose addresses reveal the per-CPU offsets.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} cpu_probe SEC(".maps");
+
+// Drops of ring buffer records because the buffer was full.
+__u64 lost_events;
+
+// Fill cpu_offset[] with __per_cpu_offset[cpu] for every possible CPU.
+// __per_cpu_offset is not in BTF and, without CONFIG_KALLSYMS_ALL, not in
+// kallsyms either, so it is derived from a per-CPU array map. The map
+// keeps the raw __percpu pointer of its element in bpf_array.pptrs[0].
+// bpf_map_lookup_percpu_elem returns that pointer plus the offset of the
+// requested CPU. Storing a pointer into a map value and reading it back
+// turns it into a plain number. The verifier allows that for programs
+// loaded with CAP_BPF and CAP_PERFMON.
+static __always_inline void compute_cpu_offsets(void)
+{
+	__u32 zero = 0;
+	__u64 *slot;
+	__u64 map_addr, raw, addr;
+
+	if (cpu_offsets_ready)
+		return;
+
+	slot = bpf_map_lookup_elem(&cpu_probe, &zero);
+	if (!slot)
+		return;
+	*(volatile __u64 *)slot = (__u64)(void *)&cpu_probe;
+	asm volatile("" ::: "memory");
+	map_addr = *(volatile __u64 *)slot;
+	if (bpf_probe_read_kernel(&raw, sizeof(raw),
+				  (void *)(map_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
+		return;
+
+	for (__u32 cpu = 0; cpu < MAX_CPUS; cpu++) {
+		if (cpu >= nr_cpus)
+			break;
+		slot = bpf_map_lookup_percpu_elem(&cpu_probe, &zero, cpu);
+		if (!slot)
+			return;
+		*(volatile __u64 *)slot = (__u64)slot;
+		asm volatile("" ::: "memory");
+		addr = *(volatile __u64 *)slot;
+		cpu_offset[cpu] = addr - raw;
+	}
+	cpu_offsets_ready = 1;
+}
+
+struct percpu_sum_ctx {
+	__u64 counters;
+	__s64 sum;
+};
+
+static long add_cpu_slot(__u32 cpu, void *data)
+{
+	struct percpu_sum_ctx *ctx = data;
+	__s32 value = 0;
+
+	if (cpu >= MAX_CPUS)
+		return 1;
+	bpf_probe_read_kernel(&value, sizeof(value), (void *)(ctx->counters + cpu_offset[cpu]));
+	ctx->sum += value;
+	return 0;
+}
+
+// Return the exact value of a percpu_counter in pages, like
+// percpu_counter_sum() but without taking fbc->lock. A batch flush moves
+// a per-CPU delta into fbc->count, so the sum is retried when fbc->count
+// changed while the per-CPU slots were read. A flush that lands between
+// reading one slot and reading fbc->count again can still make the result
+// off by up to one batch until the next event.
+static __always_inline __s64 counter_exact(struct percpu_counter *fbc)
+{
+	struct percpu_sum_ctx ctx = {};
+	__s64 before, after;
+
+	ctx.counters = (__u64)BPF_CORE_READ(fbc, counters);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		before = BPF_CORE_READ(fbc, count);
+		ctx.sum = before;
+		bpf_loop(nr_cpus, add_cpu_slot, &ctx, 0);
+		after = BPF_CORE_READ(fbc, count);
+		if (before == after)
+			break;
+	}
+	return ctx.sum < 0 ? 0 : ctx.sum;
+}
+
+// Return fbc->count in pages, the value percpu_counter_read_positive()
+// returns. It lags the exact value by less than percpu_counter_batch
+// pages per CPU.
+static __always_inline __s64 counter_approx(struct percpu_counter *fbc)
+{
+	__s64 count = BPF_CORE_READ(fbc, count);
+
+	return count < 0 ? 0 : count;
+}
+
+// Return the id of the cgroup v2 ancestor at depth level of the cgroup
+// that contains task (the cgroup itself when it is at that depth), or 0.
+static __always_inline __u64 task_ancestor_cgroup(struct task_struct *task, __u32 level)
+{
+	struct cgroup *cgrp, *ancestor = 0;
+
+	cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	if (!cgrp || level >= MAX_LEVEL)
+		return 0;
+	if (BPF_CORE_READ(cgrp, level) < (int)level)
+		return 0;
+	bpf_probe_read_kernel(&ancestor, sizeof(ancestor),
+			      (void *)cgrp + bpf_core_field_offset(struct cgroup, ancestors) +
+				      level * sizeof(ancestor));
+	if (!ancestor)
+		return 0;
+	return BPF_CORE_READ(ancestor, kn, id);
+}
+
+// Return the watched cgroup that contains task, or 0.
+static __always_inline __u64 watched_cgroup_of(struct task_struct *task, struct config *cfg)
+{
+	__u32 mask = cfg->level_mask;
+
+	for (__u32 level = 0; level < MAX_LEVEL; level++) {
+		if (!(mask & (1u << level)))
+			continue;
+		__u64 id = task_ancestor_cgroup(task, level);
+		if (id && bpf_map_lookup_elem(&cgroup_limits, &id))
+			return id;
+	}
+	return 0;
+}
+
+static __always_inline __u64 pages_to_bytes(__s64 pages)
+{
+	return pages <= 0 ? 0 : (__u64)pages << page_shift;
+}
+
+static __always_inline bool near(__u64 value, __u64 limit, __u64 margin)
+{
+	if (limit == ~0ULL)
+		return false;
+	return value + margin >= limit && value <= limit + margin;
+}
+
+static __always_inline void send_event(__u32 kind, __u64 cgroup, __u64 rss, __u64 limit, __u32 pid,
+				       bool killed)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		__sync_fetch_and_add(&lost_events, 1);
+		return;
+	}
+	e->cgroup = cgroup;
+	e->rss = rss;
+	e->limit = limit;
+	e->kind = kind;
+	e->pid = pid;
+	e->killed = killed;
+	for (int i = 0; i < 7; i++)
+		e->pad[i] = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+// Remove the entry of mm and subtract what it was charged.
+static __always_inline void discharge(__u64 key)
+{
+	struct mm_entry *entry = bpf_map_lookup_elem(&mms, &key);
+	__s64 pages = 0;
+
+	if (!entry)
+		return;
+	pages += __sync_lock_test_and_set(&entry->pages[MM_FILEPAGES], 0);
+	pages += __sync_lock_test_and_set(&entry->pages[MM_ANONPAGES], 0);
+	pages += __sync_lock_test_and_set(&entry->pages[MM_SHMEMPAGES], 0);
+	__u64 cgroup = entry->cgroup;
+	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &cgroup);
+	if (use && pages)
+		__sync_fetch_and_add(&use->pages, -pages);
+	bpf_map_delete_elem(&mms, &key);
+}
+
+// Bring the charged values of mm up to date and check the limits of its
+// cgroup. With all set every RSS counter of mm is refreshed, otherwise
+// only member. task is current; curr is true when current allocated in
+// its own mm (current->mm == mm and current is not a kernel thread).
+static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry, int member,
+				    bool all, struct task_struct *task, bool curr)
+{
+	__u64 cgroup = entry->cgroup;
+	struct limits *lim = bpf_map_lookup_elem(&cgroup_limits, &cgroup);
+	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &cgroup);
+	__s64 delta = 0, old_pages, new_pages, value;
+	__u64 old_bytes, new_bytes, margin;
+	__u64 key = (__u64)mm;
+	bool exact, empty = false;
+
+	if (!lim || !use) {
+		// The cgroup is no longer watched: drop the stale entry.
+		bpf_map_delete_elem(&mms, &key);
+		return;
+	}
+
+	margin = pages_to_bytes(exact_margin_pages);
+	old_bytes = pages_to_bytes(use->pages);
+	// Updates from another context (curr false) always take the exact
+	// sum. They include the teardown of the mm (exit_mmap runs after
+	// current->mm was cleared, or in another task that dropped the last
+	// reference), and the entry is removed once every exact counter is
+	// zero: fbc->count of a dead mm can stay above zero because the rest
+	// sits in per-CPU slots, and the entry must go before the mm_struct is
+	// reused for another process. fentry/exit_mmap would be the direct
+	// hook, but the kernels this was written for reject fentry programs.
+	exact = !curr || near(old_bytes, lim->soft, margin) || near(old_bytes, lim->hard, margin);
+	if (exact) {
+		compute_cpu_offsets();
+		if (!cpu_offsets_ready)
+			exact = false;
+	}
+
+	if (exact || all) {
+		__s64 total = 0;
+
+		value = exact ? counter_exact(&mm->rss_stat[MM_FILEPAGES])
+			      : counter_approx(&mm->rss_stat[MM_FILEPAGES]);
+		total += value;
+		delta += value - __sync_lock_test_and_set(&entry->pages[MM_FILEPAGES], value);
+		value = exact ? counter_exact(&mm->rss_stat[MM_ANONPAGES])
+			      : counter_approx(&mm->rss_stat[MM_ANONPAGES]);
+		total += value;
+		delta += value - __sync_lock_test_and_set(&entry->pages[MM_ANONPAGES], value);
+		value = exact ? counter_exact(&mm->rss_stat[MM_SHMEMPAGES])
+			      : counter_approx(&mm->rss_stat[MM_SHMEMPAGES]);
+		total += value;
+		delta += value - __sync_lock_test_and_set(&entry->pages[MM_SHMEMPAGES], value);
+		empty = exact && total == 0;
+	} else if (member == MM_FILEPAGES) {
+		// Constant indexes only: the verifier rejects a variable offset
+		// into a BTF pointer.
+		value = counter_approx(&mm->rss_stat[MM_FILEPAGES]);
+		delta = value - __sync_lock_test_and_set(&entry->pages[MM_FILEPAGES], value);
+	} else if (member == MM_ANONPAGES) {
+		value = counter_approx(&mm->rss_stat[MM_ANONPAGES]);
+		delta = value - __sync_lock_test_and_set(&entry->pages[MM_ANONPAGES], value);
+	} else if (member == MM_SHMEMPAGES) {
+		value = counter_approx(&mm->rss_stat[MM_SHMEMPAGES]);
+		delta = value - __sync_lock_test_and_set(&entry->pages[MM_SHMEMPAGES], value);
+	}
+	if (empty)
+		bpf_map_delete_elem(&mms, &key);
+	if (delta == 0)
+		return;
+
+	old_pages = __sync_fetch_and_add(&use->pages, delta);
+	new_pages = old_pages + delta;
+	old_bytes = pages_to_bytes(old_pages);
+	new_bytes = pages_to_bytes(new_pages);
+	if (delta < 0)
+		return;
+
+	__u32 pid = curr ? BPF_CORE_READ(task, tgid) : 0;
+	__u64 soft = lim->soft, hard = lim->hard;
+
+	if (soft != ~0ULL && old_bytes <= soft && new_bytes > soft)
+		send_event(EVENT_SOFT, cgroup, new_bytes, soft, pid, false);
+
+	if (hard == ~0ULL || new_bytes <= hard)
+		return;
+	// Above the hard limit. SIGKILL goes only to a task that allocated in
+	// its own mm and sits in the watched cgroup, so a task outside the
+	// container (a ptracer, khugepaged, the supervisor) is never signalled.
+	// Every allocation above the limit gets SIGKILL, but only the crossing
+	// itself produces an event.
+	bool killed = false;
+	if (curr && task_ancestor_cgroup(task, lim->level) == cgroup)
+		killed = bpf_send_signal(SIGKILL) == 0;
+	if (old_bytes <= hard)
+		send_event(EVENT_HARD, cgroup, new_bytes, hard, pid, killed);
+}
+
+// Return the watched cgroup that owns mm, or 0. An mm belongs to the
+// cgroup of mm->owner (normally the thread group leader that created it
+// by fork or exec), not to the cgroup of the task that touches it. This is the rule that keeps a
+// CLONE_VM|CLONE_VFORK child out of the books: between clone and exec the
+// child already sits in the container's cgroup (CLONE_INTO_CGROUP) but
+// runs on the supervisor's mm, whose owner is the supervisor, so the
+// supervisor's page faults are never charged to the container. After exec
+// the child has a new mm owned by itself and is charged from then on.
+static __always_inline __u64 owner_cgroup(struct mm_struct *mm, struct config *cfg)
+{
+	struct task_struct *owner = BPF_CORE_READ(mm, owner);
+
+	if (!owner)
+		return 0;
+	return watched_cgroup_of(owner, cfg);
+}
+
+SEC("tp_btf/rss_stat")
+int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
+{
+	__u32 zero = 0;
+	struct config *cfg;
+	struct mm_entry *entry;
+	struct task_struct *task;
+	__u64 key = (__u64)mm;
+	bool curr;
+
+	if (member == MM_SWAPENTS)
+		return 0;
+	cfg = bpf_map_lookup_elem(&watch_config, &zero);
+	if (!cfg || cfg->watched == 0)
+		return 0;
+
+	task = bpf_get_current_task_btf();
+	curr = task->mm == mm && !(task->flags & PF_KTHREAD);
+
+	entry = bpf_map_lookup_elem(&mms, &key);
+	if (entry) {
+		account(mm, entry, member, false, task, curr);
+		return 0;
+	}
+
+	// Unknown mm: learn its owner only from its own task (curr), because
+	// a remote update (ptrace, process_vm_writev, khugepaged, exit) can come
+	// from any context.
+	if (!curr)
+		return 0;
+	__u64 cgroup = owner_cgroup(mm, cfg);
+	if (!cgroup)
+		return 0;
+	struct mm_entry fresh = {.cgroup = cgroup};
+	if (bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST))
+		return 0;
+	entry = bpf_map_lookup_elem(&mms, &key);
+	if (entry)
+		account(mm, entry, member, true, task, curr);
+	return 0;
+}
+
+// Task iterator run by Watch so that processes already in a cgroup are
+// charged before their next page fault. It visits one task per thread
+// group; threads share the mm of their leader.
+SEC("iter/task")
+int seed_mms(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	__u32 zero = 0;
+	struct config *cfg;
+	struct mm_struct *mm;
+	struct mm_entry *entry;
+
+	compute_cpu_offsets();
+	if (!task)
+		return 0;
+	if (task->pid != task->tgid || (task->flags & PF_KTHREAD))
+		return 0;
+	mm = task->mm;
+	if (!mm)
+		return 0;
+	cfg = bpf_map_lookup_elem(&watch_config, &zero);
+	if (!cfg || cfg->watched == 0)
+		return 0;
+	__u64 cgroup = owner_cgroup(mm, cfg);
+	if (!cgroup)
+		return 0;
+
+	__u64 key = (__u64)mm;
+	struct mm_entry fresh = {.cgroup = cgroup};
+	if (bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST))
+		return 0;
+	entry = bpf_map_lookup_elem(&mms, &key);
+	if (!entry)
+		return 0;
+	// curr false selects the exact sum, and an mm with no resident pages
+	// is not kept.
+	account(mm, entry, MM_ANONPAGES, true, task, false);
+	// NOTE: an mm whose last user exits while the iterator runs can be
+	// seeded after its teardown already zeroed the counters. Checking
+	// mm_users again narrows that window but does not close it.
+	if (BPF_CORE_READ(mm, mm_users.counter) == 0)
+		discharge(key);
+	return 0;
+}

@@ -1,0 +1,448 @@
+package monitor
+
+// Regenerate rss_bpfel.go and rss_bpfel.o after changing bpf/rss.c with
+// `go generate ./monitor`. It needs clang and the libbpf headers (Debian
+// packages clang, llvm and libbpf-dev); building the package does not.
+// -mcpu=v3 enables the atomic fetch-and-add and exchange instructions.
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -target bpfel -type event -type limits -type mm_entry -type usage -type config rss bpf/rss.c -- -mcpu=v3 -Wall -Werror
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// maxCPUs is MAX_CPUS in bpf/rss.c.
+const maxCPUs = 4096
+
+// ebpfMonitor is the Monitor built on the kmem/rss_stat tracepoint.
+type ebpfMonitor struct {
+	objs        rssObjects
+	links       []link.Link
+	reader      *ringbuf.Reader
+	pageShift   uint
+	marginBytes uint64
+	cpus        int
+
+	mu      sync.Mutex // guards watched, the config map and Close
+	watched map[uint64]watchedCgroup
+	closed  bool
+
+	events  chan Event
+	done    chan struct{}  // closed by Close to stop senders
+	sendMu  sync.RWMutex   // held for reading while sending to events
+	readerG sync.WaitGroup // the ring buffer reader goroutine
+}
+
+type watchedCgroup struct {
+	path   string
+	level  uint32
+	limits Limits
+}
+
+// NewEBPF loads and attaches the BPF programs. It fails with an error
+// wrapping ErrNotSupported when the kernel or the privileges do not allow
+// it (needs root or CAP_BPF with CAP_PERFMON, kernel 6.2 or newer with
+// BTF).
+func NewEBPF() (Monitor, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("remove memlock limit: %w: %w", ErrNotSupported, err)
+	}
+	spec, err := loadRss()
+	if err != nil {
+		return nil, fmt.Errorf("load BPF spec: %w", err)
+	}
+
+	cpus, err := possibleCPUs()
+	if err != nil {
+		return nil, err
+	}
+	if cpus > maxCPUs {
+		return nil, fmt.Errorf("%w: %d possible CPUs, the BPF program supports %d", ErrNotSupported, cpus, maxCPUs)
+	}
+	pageShift := uint(0)
+	for 1<<pageShift < os.Getpagesize() {
+		pageShift++
+	}
+	// The kernel's percpu_counter_batch is max(32, 2 * online CPUs), and
+	// every per-CPU slot of a counter stays below it in absolute value.
+	// Possible CPUs bound online CPUs, so this margin covers hotplug.
+	batch := max(32, 2*cpus)
+	marginPages := int64(3 * batch * cpus)
+	constants := map[string]any{
+		"page_shift":         uint32(pageShift),
+		"nr_cpus":            uint32(cpus),
+		"exact_margin_pages": marginPages,
+	}
+	for name, value := range constants {
+		v, ok := spec.Variables[name]
+		if !ok {
+			return nil, fmt.Errorf("set BPF constant %s: not found in the object", name)
+		}
+		if err := v.Set(value); err != nil {
+			return nil, fmt.Errorf("set BPF constant %s: %w", name, err)
+		}
+	}
+
+	m := &ebpfMonitor{
+		pageShift:   pageShift,
+		marginBytes: uint64(marginPages) << pageShift,
+		cpus:        cpus,
+		watched:     make(map[uint64]watchedCgroup),
+		events:      make(chan Event, 128),
+		done:        make(chan struct{}),
+	}
+	if err := spec.LoadAndAssign(&m.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("load BPF programs: %w: %+v", ErrNotSupported, verr)
+		}
+		return nil, fmt.Errorf("load BPF programs: %w: %w", ErrNotSupported, err)
+	}
+	if err := m.attach(); err != nil {
+		m.closeKernelObjects()
+		return nil, err
+	}
+	m.readerG.Add(1)
+	go m.readEvents()
+	return m, nil
+}
+
+func (m *ebpfMonitor) attach() error {
+	rss, err := link.AttachTracing(link.TracingOptions{Program: m.objs.OnRssStat})
+	if err != nil {
+		return fmt.Errorf("attach tp_btf/rss_stat: %w: %w", ErrNotSupported, err)
+	}
+	m.links = append(m.links, rss)
+	m.reader, err = ringbuf.NewReader(m.objs.Events)
+	if err != nil {
+		return fmt.Errorf("open ring buffer: %w: %w", ErrNotSupported, err)
+	}
+	return nil
+}
+
+// possibleCPUs returns nr_cpu_ids, the highest possible CPU number plus
+// one, from /sys/devices/system/cpu/possible (for example "0-3").
+func possibleCPUs() (int, error) {
+	const path = "/sys/devices/system/cpu/possible"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read possible CPUs: %w", err)
+	}
+	highest := -1
+	for _, part := range strings.Split(strings.TrimSpace(string(data)), ",") {
+		_, last, _ := strings.Cut(part, "-")
+		if last == "" {
+			last = part
+		}
+		n, err := strconv.Atoi(last)
+		if err != nil {
+			return 0, fmt.Errorf("parse %s %q: %w", path, data, err)
+		}
+		highest = max(highest, n)
+	}
+	if highest < 0 {
+		return 0, fmt.Errorf("parse %s: no CPUs in %q", path, data)
+	}
+	return highest + 1, nil
+}
+
+func (m *ebpfMonitor) Kind() string { return "ebpf" }
+
+func (m *ebpfMonitor) Describe() string {
+	s := fmt.Sprintf("ebpf: tp_btf/rss_stat attached; "+
+		"approximate counters (fbc->count) away from limits, exact per-CPU sums within %d KiB of a limit (%d possible CPUs)",
+		m.marginBytes>>10, m.cpus)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return s + "; closed"
+	}
+	var lost uint64
+	if v := m.objs.LostEvents; v != nil && v.Get(&lost) == nil && lost > 0 {
+		s += fmt.Sprintf("; %d events dropped because the ring buffer was full", lost)
+	}
+	return s
+}
+
+func (m *ebpfMonitor) Events() <-chan Event { return m.events }
+
+func (m *ebpfMonitor) Watch(cgroup uint64, path string, l Limits) error {
+	level, err := cgroupLevel(cgroup, path)
+	if err != nil {
+		return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return fmt.Errorf("watch cgroup %d: monitor closed", cgroup)
+	}
+	if err := m.objs.CgroupLimits.Put(cgroup, m.limitsValue(l, level)); err != nil {
+		return fmt.Errorf("watch cgroup %d: update limits map: %w", cgroup, err)
+	}
+	err = m.objs.CgroupUsage.Update(cgroup, rssUsage{}, ebpf.UpdateNoExist)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		m.objs.CgroupLimits.Delete(cgroup)
+		return fmt.Errorf("watch cgroup %d: update usage map: %w", cgroup, err)
+	}
+	m.watched[cgroup] = watchedCgroup{path: path, level: level, limits: l}
+	if err := m.writeConfig(); err != nil {
+		return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
+	}
+	if err := m.seed(); err != nil {
+		return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
+	}
+	return nil
+}
+
+func (m *ebpfMonitor) limitsValue(l Limits, level uint32) rssLimits {
+	return rssLimits{Soft: l.Soft, Hard: l.Hard, Level: level}
+}
+
+// writeConfig stores the number of watched cgroups and their depths,
+// which the BPF program reads before any other work. Callers hold m.mu.
+func (m *ebpfMonitor) writeConfig() error {
+	var cfg rssConfig
+	for _, w := range m.watched {
+		cfg.Watched++
+		cfg.LevelMask |= 1 << w.level
+	}
+	if err := m.objs.WatchConfig.Put(uint32(0), cfg); err != nil {
+		return fmt.Errorf("update config map: %w", err)
+	}
+	return nil
+}
+
+// seed runs the task iterator, which charges the processes already in
+// watched cgroups. Callers hold m.mu.
+func (m *ebpfMonitor) seed() error {
+	it, err := link.AttachIter(link.IterOptions{Program: m.objs.SeedMms})
+	if err != nil {
+		return fmt.Errorf("attach task iterator: %w", err)
+	}
+	defer it.Close()
+	r, err := it.Open()
+	if err != nil {
+		return fmt.Errorf("open task iterator: %w", err)
+	}
+	defer r.Close()
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fmt.Errorf("run task iterator: %w", err)
+	}
+	return nil
+}
+
+func (m *ebpfMonitor) SetLimits(cgroup uint64, l Limits) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w, ok := m.watched[cgroup]
+	if !ok {
+		return fmt.Errorf("set limits of cgroup %d: %w", cgroup, ErrNotWatched)
+	}
+	if err := m.objs.CgroupLimits.Put(cgroup, m.limitsValue(l, w.level)); err != nil {
+		return fmt.Errorf("set limits of cgroup %d: update limits map: %w", cgroup, err)
+	}
+	old := w.limits
+	w.limits = l
+	m.watched[cgroup] = w
+
+	rss, err := m.rss(cgroup)
+	if err != nil {
+		return fmt.Errorf("set limits of cgroup %d: %w", cgroup, err)
+	}
+	// The BPF program reports crossings caused by allocations only. A
+	// lowered limit that the RSS already exceeds is reported here.
+	// NOTE: an allocation that crosses the new limit between the map
+	// update and the read above is reported twice.
+	for _, ev := range limitEvents(cgroup, rss, old, l) {
+		m.send(ev)
+	}
+	return nil
+}
+
+// limitEvents returns the events due when the limits of a cgroup with
+// the given RSS change from old to new: one for each limit that rss
+// exceeds now but did not exceed before.
+func limitEvents(cgroup, rss uint64, old, new Limits) []Event {
+	var evs []Event
+	if new.Soft != NoLimit && rss > new.Soft && (old.Soft == NoLimit || rss <= old.Soft) {
+		evs = append(evs, Event{Kind: SoftLimit, Cgroup: cgroup, RSS: rss, Limit: new.Soft})
+	}
+	if new.Hard != NoLimit && rss > new.Hard && (old.Hard == NoLimit || rss <= old.Hard) {
+		evs = append(evs, Event{Kind: HardLimit, Cgroup: cgroup, RSS: rss, Limit: new.Hard})
+	}
+	return evs
+}
+
+func (m *ebpfMonitor) Unwatch(cgroup uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.watched[cgroup]; !ok {
+		return fmt.Errorf("unwatch cgroup %d: %w", cgroup, ErrNotWatched)
+	}
+	delete(m.watched, cgroup)
+	var errs []error
+	if err := m.writeConfig(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.objs.CgroupLimits.Delete(cgroup); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		errs = append(errs, fmt.Errorf("delete from limits map: %w", err))
+	}
+	if err := m.objs.CgroupUsage.Delete(cgroup); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		errs = append(errs, fmt.Errorf("delete from usage map: %w", err))
+	}
+	// The program stops adding entries for the cgroup once its limits
+	// entry is gone, but an event already past that check can still add
+	// one, so the sweep runs twice.
+	for range 2 {
+		if err := m.deleteMMs(cgroup); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("unwatch cgroup %d: %w", cgroup, err)
+	}
+	return nil
+}
+
+// deleteMMs removes the entries of all address spaces charged to cgroup.
+func (m *ebpfMonitor) deleteMMs(cgroup uint64) error {
+	var (
+		key   uint64
+		entry rssMmEntry
+		keys  []uint64
+	)
+	it := m.objs.Mms.Iterate()
+	for it.Next(&key, &entry) {
+		if entry.Cgroup == cgroup {
+			keys = append(keys, key)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate mm map: %w", err)
+	}
+	for _, k := range keys {
+		if err := m.objs.Mms.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete from mm map: %w", err)
+		}
+	}
+	return nil
+}
+
+func (m *ebpfMonitor) RSS(cgroup uint64) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.watched[cgroup]; !ok {
+		return 0, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, ErrNotWatched)
+	}
+	rss, err := m.rss(cgroup)
+	if err != nil {
+		return 0, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, err)
+	}
+	return rss, nil
+}
+
+func (m *ebpfMonitor) rss(cgroup uint64) (uint64, error) {
+	var use rssUsage
+	if err := m.objs.CgroupUsage.Lookup(cgroup, &use); err != nil {
+		return 0, fmt.Errorf("look up usage map: %w", err)
+	}
+	if use.Pages <= 0 {
+		return 0, nil
+	}
+	return uint64(use.Pages) << m.pageShift, nil
+}
+
+// readEvents copies ring buffer records to the events channel until the
+// reader is closed.
+func (m *ebpfMonitor) readEvents() {
+	defer m.readerG.Done()
+	var raw rssEvent
+	for {
+		rec, err := m.reader.Read()
+		if err != nil {
+			// ringbuf.ErrClosed after Close. Any other error would
+			// repeat forever, so the goroutine stops on it too.
+			return
+		}
+		if err := binary.Read(bytes.NewReader(rec.RawSample), binary.NativeEndian, &raw); err != nil {
+			continue
+		}
+		kind := SoftLimit
+		if raw.Kind == 1 {
+			kind = HardLimit
+		}
+		m.send(Event{
+			Kind:   kind,
+			Cgroup: raw.Cgroup,
+			RSS:    raw.Rss,
+			Limit:  raw.Limit,
+			PID:    int(raw.Pid),
+			Killed: raw.Killed != 0,
+		})
+	}
+}
+
+func (m *ebpfMonitor) send(ev Event) {
+	m.sendMu.RLock()
+	defer m.sendMu.RUnlock()
+	select {
+	case <-m.done:
+	default:
+		select {
+		case m.events <- ev:
+		case <-m.done:
+		}
+	}
+}
+
+func (m *ebpfMonitor) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+
+	close(m.done)
+	err := m.closeKernelObjects()
+	m.readerG.Wait()
+	m.sendMu.Lock()
+	close(m.events)
+	m.sendMu.Unlock()
+	return err
+}
+
+// closeKernelObjects detaches the programs and closes the ring buffer
+// reader and all maps and programs.
+func (m *ebpfMonitor) closeKernelObjects() error {
+	var errs []error
+	for _, l := range m.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach program: %w", err))
+		}
+	}
+	m.links = nil
+	if m.reader != nil {
+		if err := m.reader.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close ring buffer reader: %w", err))
+		}
+	}
+	if err := m.objs.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close BPF objects: %w", err))
+	}
+	return errors.Join(errs...)
+}

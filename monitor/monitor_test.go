@@ -1,0 +1,424 @@
+package monitor
+
+import (
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+const (
+	mib = 1 << 20
+	kib = 1 << 10
+)
+
+// kindCase describes how strict the tests are for one monitor kind.
+type kindCase struct {
+	name string
+	open func(tb testing.TB) Monitor
+	// settle is how long the monitor needs to notice a change.
+	settle time.Duration
+	// maxOvershoot bounds Event.RSS minus the hard limit.
+	maxOvershoot uint64
+	// killsAllocator is true when the monitor itself sends SIGKILL to
+	// the allocating process.
+	killsAllocator bool
+}
+
+var kinds = []kindCase{
+	{
+		name:           "ebpf",
+		open:           openEBPF,
+		settle:         50 * time.Millisecond,
+		maxOvershoot:   64 * kib,
+		killsAllocator: true,
+	},
+	{
+		name:   "proc",
+		open:   func(tb testing.TB) Monitor { return openMonitor(tb, NewProc(10*time.Millisecond)) },
+		settle: 100 * time.Millisecond,
+		// 10ms at a few GiB/s, plus scheduling delays.
+		maxOvershoot: 256 * mib,
+	},
+}
+
+func openEBPF(tb testing.TB) Monitor {
+	tb.Helper()
+	requireRoot(tb)
+	m, err := NewEBPF()
+	if errors.Is(err, ErrNotSupported) {
+		tb.Skipf("eBPF monitor not supported here: %v", err)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return openMonitor(tb, m)
+}
+
+func openMonitor(tb testing.TB, m Monitor) Monitor {
+	tb.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			tb.Errorf("close monitor: %v", err)
+		}
+	})
+	return m
+}
+
+func forEachKind(t *testing.T, test func(t *testing.T, k kindCase)) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			requireRoot(t)
+			test(t, k)
+		})
+	}
+}
+
+var noLimits = Limits{Soft: NoLimit, Hard: NoLimit}
+
+// nextEvent waits up to timeout for an event.
+func nextEvent(t *testing.T, m Monitor, timeout time.Duration) (Event, bool) {
+	t.Helper()
+	select {
+	case ev, ok := <-m.Events():
+		if !ok {
+			t.Fatal("events channel closed")
+		}
+		return ev, true
+	case <-time.After(timeout):
+		return Event{}, false
+	}
+}
+
+// drainEvents collects the events that arrive within d or until the
+// channel is closed.
+func drainEvents(m Monitor, d time.Duration) []Event {
+	var evs []Event
+	timeout := time.After(d)
+	for {
+		select {
+		case ev, ok := <-m.Events():
+			if !ok {
+				return evs
+			}
+			evs = append(evs, ev)
+		case <-timeout:
+			return evs
+		}
+	}
+}
+
+func TestRSSMatchesVmRSS(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kindCase) {
+		m := k.open(t)
+		cg := newCgroup(t)
+		h := startHelper(t, cg, helperSteps, "")
+		// Memory allocated before Watch must be counted too.
+		h.setResident(t, 48*mib)
+		if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
+			t.Fatal(err)
+		}
+		checkRSS(t, m, cg)
+
+		h.setResident(t, 96*mib)
+		time.Sleep(k.settle)
+		checkRSS(t, m, cg)
+
+		h.setResident(t, 8*mib)
+		time.Sleep(k.settle)
+		checkRSS(t, m, cg)
+	})
+}
+
+func checkRSS(t *testing.T, m Monitor, cg testCgroup) {
+	t.Helper()
+	got, err := m.RSS(cg.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sumVmRSS(t, cg)
+	diff := int64(got) - int64(want)
+	if diff < 0 {
+		diff = -diff
+	}
+	if uint64(diff)*100 > want {
+		t.Errorf("RSS = %d KiB, sum of VmRSS = %d KiB: more than 1%% apart", got/kib, want/kib)
+	}
+}
+
+func TestHardLimitKills(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kindCase) {
+		m := k.open(t)
+		cg := newCgroup(t)
+		const limit = 64 * mib
+		if err := m.Watch(cg.id, cg.path, Limits{Soft: NoLimit, Hard: limit}); err != nil {
+			t.Fatal(err)
+		}
+		// A process outside the cgroup that holds memory must survive.
+		bystander := startHelper(t, testCgroup{}, helperSteps, "")
+		bystander.setResident(t, 96*mib)
+
+		hog := startHelper(t, cg, helperHog, "1000000000")
+		ev, ok := nextEvent(t, m, 10*time.Second)
+		if !ok {
+			t.Fatal("no event within 10s")
+		}
+		if ev.Kind != HardLimit {
+			t.Errorf("event kind = %v, expected hard", ev.Kind)
+		}
+		if ev.Cgroup != cg.id {
+			t.Errorf("event cgroup = %d, expected %d", ev.Cgroup, cg.id)
+		}
+		if ev.Limit != limit {
+			t.Errorf("event limit = %d, expected %d", ev.Limit, limit)
+		}
+		if ev.RSS <= limit {
+			t.Errorf("event RSS = %d, expected above the limit %d", ev.RSS, limit)
+		}
+		if over := ev.RSS - limit; over > k.maxOvershoot {
+			t.Errorf("event RSS exceeds the limit by %d KiB, expected at most %d KiB", over/kib, k.maxOvershoot/kib)
+		}
+		t.Logf("%s: overshoot %d KiB, killed=%v", k.name, (ev.RSS-limit)/kib, ev.Killed)
+		if k.killsAllocator {
+			if !ev.Killed {
+				t.Error("event Killed = false, expected the BPF program to kill the allocator")
+			}
+			if ev.PID != hog.cmd.Process.Pid {
+				t.Errorf("event PID = %d, expected the allocator %d", ev.PID, hog.cmd.Process.Pid)
+			}
+		} else if ev.Killed {
+			t.Error("event Killed = true, expected false from a monitor that kills through cgroup.kill")
+		}
+
+		status := hog.waitExit(t, 5*time.Second)
+		if !status.Signaled() || status.Signal() != syscall.SIGKILL {
+			t.Errorf("allocator exit status = %v, expected killed by SIGKILL", status)
+		}
+		if !bystander.alive() {
+			t.Error("process outside the cgroup was killed")
+		}
+		bystander.setResident(t, 0)
+	})
+}
+
+func TestSoftLimitOncePerCrossing(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kindCase) {
+		m := k.open(t)
+		cg := newCgroup(t)
+		const soft = 32 * mib
+		if err := m.Watch(cg.id, cg.path, Limits{Soft: soft, Hard: NoLimit}); err != nil {
+			t.Fatal(err)
+		}
+		h := startHelper(t, cg, helperSteps, "")
+		steps := []struct {
+			size   int
+			events int
+		}{
+			{40 * mib, 1}, // crosses
+			{48 * mib, 0}, // stays above
+			{16 * mib, 0}, // falls below, re-arms
+			{24 * mib, 0}, // still below
+			{40 * mib, 1}, // crosses again
+		}
+		for _, step := range steps {
+			h.setResident(t, step.size)
+			evs := drainEvents(m, 3*k.settle)
+			if len(evs) != step.events {
+				t.Fatalf("after setting %d MiB: %d events %+v, expected %d", step.size/mib, len(evs), evs, step.events)
+			}
+			for _, ev := range evs {
+				if ev.Kind != SoftLimit || ev.Limit != soft || ev.RSS <= soft {
+					t.Errorf("event %+v, expected a soft-limit event above %d", ev, soft)
+				}
+			}
+		}
+		if !h.alive() {
+			t.Error("soft limit killed the process")
+		}
+	})
+}
+
+func TestSetLimitsBelowRSS(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kindCase) {
+		m := k.open(t)
+		cg := newCgroup(t)
+		if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
+			t.Fatal(err)
+		}
+		h := startHelper(t, cg, helperSteps, "")
+		h.setResident(t, 48*mib)
+		time.Sleep(k.settle)
+
+		const hard = 32 * mib
+		if err := m.SetLimits(cg.id, Limits{Soft: NoLimit, Hard: hard}); err != nil {
+			t.Fatal(err)
+		}
+		ev, ok := nextEvent(t, m, time.Second)
+		if !ok {
+			t.Fatal("no event within 1s of SetLimits")
+		}
+		if ev.Kind != HardLimit || ev.Limit != hard || ev.Cgroup != cg.id {
+			t.Errorf("event %+v, expected a hard-limit event for %d with limit %d", ev, cg.id, hard)
+		}
+		if ev.Killed {
+			t.Error("event Killed = true, expected false: nothing allocated")
+		}
+		if ev.RSS < 48*mib {
+			t.Errorf("event RSS = %d MiB, expected at least 48 MiB", ev.RSS/mib)
+		}
+	})
+}
+
+func TestWatchUnknownCgroupID(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kindCase) {
+		m := k.open(t)
+		cg := newCgroup(t)
+		if err := m.Watch(cg.id+1, cg.path, noLimits); err == nil {
+			t.Error("Watch with a wrong cgroup id succeeded")
+		}
+		if _, err := m.RSS(cg.id); !errors.Is(err, ErrNotWatched) {
+			t.Errorf("RSS of an unwatched cgroup: error %v, expected ErrNotWatched", err)
+		}
+	})
+}
+
+// countMMs returns the number of mm entries charged to cgroup.
+func countMMs(t *testing.T, m *ebpfMonitor, cgroup uint64) int {
+	t.Helper()
+	var (
+		key   uint64
+		entry rssMmEntry
+		n     int
+	)
+	it := m.objs.Mms.Iterate()
+	for it.Next(&key, &entry) {
+		if entry.Cgroup == cgroup {
+			n++
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestEBPFUnwatchAndCloseLeaveNothing(t *testing.T) {
+	requireRoot(t)
+	mon, err := NewEBPF()
+	if errors.Is(err, ErrNotSupported) {
+		t.Skipf("eBPF monitor not supported here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mon.(*ebpfMonitor)
+	cg := newCgroup(t)
+	if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
+		t.Fatal(err)
+	}
+	h := startHelper(t, cg, helperSteps, "")
+	h.setResident(t, 16*mib)
+	if n := countMMs(t, m, cg.id); n == 0 {
+		t.Error("no mm entry for a cgroup with a running process")
+	}
+
+	if err := m.Unwatch(cg.id); err != nil {
+		t.Fatal(err)
+	}
+	h.setResident(t, 32*mib)
+	if n := countMMs(t, m, cg.id); n != 0 {
+		t.Errorf("%d mm entries left after Unwatch", n)
+	}
+	var lim rssLimits
+	if err := m.objs.CgroupLimits.Lookup(cg.id, &lim); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Errorf("limits entry after Unwatch: error %v, expected ErrKeyNotExist", err)
+	}
+	var use rssUsage
+	if err := m.objs.CgroupUsage.Lookup(cg.id, &use); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Errorf("usage entry after Unwatch: error %v, expected ErrKeyNotExist", err)
+	}
+
+	progInfo, err := m.objs.OnRssStat.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	progID, ok := progInfo.ID()
+	if !ok {
+		t.Fatal("kernel did not return the program id")
+	}
+	mapInfo, err := m.objs.Mms.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapID, ok := mapInfo.ID()
+	if !ok {
+		t.Fatal("kernel did not return the map id")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-m.Events(); ok {
+		t.Error("events channel open after Close")
+	}
+	// The kernel frees programs and maps after an RCU grace period.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		prog, progErr := ebpf.NewProgramFromID(progID)
+		if progErr == nil {
+			prog.Close()
+		}
+		bpfMap, mapErr := ebpf.NewMapFromID(mapID)
+		if mapErr == nil {
+			bpfMap.Close()
+		}
+		if progErr != nil && mapErr != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Close: program %d lookup error %v, map %d lookup error %v; expected both gone", progID, progErr, mapID, mapErr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNewFallsBack(t *testing.T) {
+	m, err := New("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Kind() != "ebpf" && m.Kind() != "proc" {
+		t.Errorf("Kind() = %q, expected ebpf or proc", m.Kind())
+	}
+	t.Log(m.Describe())
+	if _, err := New("bogus", 0); err == nil {
+		t.Error(`New("bogus") succeeded`)
+	}
+}
+
+func TestEBPFExitDischargesMM(t *testing.T) {
+	m := openEBPF(t).(*ebpfMonitor)
+	cg := newCgroup(t)
+	if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
+		t.Fatal(err)
+	}
+	h := startHelper(t, cg, helperSteps, "")
+	h.setResident(t, 32*mib)
+	if n := countMMs(t, m, cg.id); n == 0 {
+		t.Fatal("no mm entry for a cgroup with a running process")
+	}
+	h.stdin.Close() // the steps helper exits at the end of its input
+	h.waitExit(t, 5*time.Second)
+
+	if n := countMMs(t, m, cg.id); n != 0 {
+		t.Errorf("%d mm entries left after the only process exited", n)
+	}
+	rss, err := m.RSS(cg.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss != 0 {
+		t.Errorf("RSS = %d KiB after the only process exited, expected 0", rss/kib)
+	}
+}
