@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"ctlfs/monitor"
 	"ctlfs/runtime"
 )
 
@@ -38,10 +39,15 @@ func newSupervisor(t *testing.T) *runtime.Supervisor {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates namespaces, mounts and cgroups")
 	}
+	mon, err := monitor.New("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sup, err := runtime.New(runtime.Config{
 		StateDir:      t.TempDir(),
 		DefaultRootfs: testRootfs(t),
 		Grace:         time.Second,
+		Monitor:       mon,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,13 +1,10 @@
 package runtime
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +18,9 @@ func (r *run) prepareGroups(l Limits, nice int) error {
 	if err := r.cg.groups.apply(l); err != nil {
 		return err
 	}
+	if err := r.watchMemory(l); err != nil {
+		return err
+	}
 	ok, err := r.cg.groups.setNice(nice)
 	r.autogroup = !ok
 	return err
@@ -28,7 +28,13 @@ func (r *run) prepareGroups(l Limits, nice int) error {
 
 // applyLimits makes new limits take effect on the running container.
 func (r *run) applyLimits(l Limits) error {
-	return r.cg.groups.apply(l)
+	if err := r.cg.groups.apply(l); err != nil {
+		return err
+	}
+	if err := r.c.sup.mon.SetLimits(r.cg.id, monitorLimits(l)); err != nil {
+		return fmt.Errorf("set memory limits of %s: %w", r.c.name, err)
+	}
+	return nil
 }
 
 // renice sets nice n on every task of the container and gives the
@@ -60,34 +66,7 @@ func setAutogroupNice(tid, n int) error {
 	return os.WriteFile("/proc/"+strconv.Itoa(tid)+"/autogroup", []byte(strconv.Itoa(n)), 0)
 }
 
-// rss sums VmRSS over the container's processes.
+// rss returns the container's resident memory as the monitor counts it.
 func (r *run) rss() (uint64, error) {
-	pids, err := r.cg.pids()
-	if err != nil {
-		return 0, fmt.Errorf("list processes of %s: %w", r.c.name, err)
-	}
-	var total uint64
-	for _, pid := range pids {
-		kb, err := vmRSS(pid)
-		if err != nil {
-			continue // the process exited meanwhile
-		}
-		total += kb << 10
-	}
-	return total, nil
-}
-
-// vmRSS returns VmRSS of a process in KiB; kernel threads have none.
-func vmRSS(pid int) (uint64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			return strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, nil
+	return r.c.sup.mon.RSS(r.cg.id)
 }

@@ -127,6 +127,7 @@ func (c *Container) spawn(cfg initConfig) (*run, error) {
 	// The init waits for its configuration, so it is still alone and has
 	// not started the command while it joins the other cgroups.
 	if err := r.prepareGroups(c.limits, c.nice); err != nil {
+		r.unwatchMemory()
 		cg.kill()
 		p.closeParentEnds()
 		cmd.Wait()
@@ -214,6 +215,7 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	initErr := r.cmd.Wait()
 	<-logDrained
 	r.stopKillTimer()
+	r.unwatchMemory()
 	r.deathW.Close()
 	if err := r.cg.destroy(); err != nil {
 		c.sup.log.Error("remove cgroup", "container", c.name, "err", err)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"ctlfs/monitor"
 )
 
 // DefaultGrace is the default time between SIGTERM and SIGKILL.
@@ -28,6 +30,10 @@ type Config struct {
 	// once, keeping about the last LogMax bytes. Zero means DefaultLogMax;
 	// negative means no cap.
 	LogMax int64
+	// Monitor accounts the containers' memory and reports limit
+	// crossings; the supervisor closes it at Shutdown. Nil means a /proc
+	// poller at the monitor package's default interval.
+	Monitor monitor.Monitor
 	// Logger receives the supervisor's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -39,9 +45,11 @@ type Supervisor struct {
 	log    *slog.Logger
 	events *Journal
 	cgroup *cgroupRoot
+	mon    monitor.Monitor
 
 	mu         sync.Mutex
 	containers map[string]*Container // guarded by mu
+	byCgroup   map[uint64]*Container // guarded by mu; running containers by cgroup id
 	closed     bool                  // guarded by mu; set by Shutdown
 
 	shutdownOnce sync.Once
@@ -71,8 +79,13 @@ func New(cfg Config) (*Supervisor, error) {
 		cfg:         cfg,
 		log:         log,
 		events:      new(Journal),
+		mon:         cfg.Monitor,
 		containers:  make(map[string]*Container),
+		byCgroup:    make(map[uint64]*Container),
 		shutdownReq: make(chan struct{}),
+	}
+	if s.mon == nil {
+		s.mon = monitor.NewProc(0)
 	}
 	// Read the records before killing the leftover cgroups, so that what a
 	// dying predecessor wrote last cannot change what is restored.
@@ -84,6 +97,7 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	s.cgroup = cg
+	go s.watchMemoryEvents()
 	return s, nil
 }
 
@@ -157,6 +171,10 @@ func (s *Supervisor) Containers() []*Container {
 // Events returns the journal of every container's events.
 func (s *Supervisor) Events() Stream { return s.events }
 
+// MonitorStatus describes the memory monitor in one line, starting with
+// its kind: ebpf, or proc for the /proc poller.
+func (s *Supervisor) MonitorStatus() string { return s.mon.Describe() }
+
 // Logger returns the supervisor's logger.
 func (s *Supervisor) Logger() *slog.Logger { return s.log }
 
@@ -189,6 +207,9 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		c.release()
 	}
 	s.cgroup.close()
+	if err := s.mon.Close(); err != nil {
+		s.log.Error("close memory monitor", "err", err)
+	}
 	s.log.Info("supervisor shut down", "containers", len(list))
 	return nil
 }
