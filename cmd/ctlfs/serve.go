@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"ctlfs/fsys"
+	"ctlfs/monitor"
+	"ctlfs/runtime"
+)
+
+// serveConfig is the parsed command line of serve.
+type serveConfig struct {
+	mount    string
+	stateDir string
+	rootfs   string
+	grace    time.Duration
+	monitor  string
+	poll     time.Duration
+	logMax   string
+	debug    bool
+}
+
+const serveUsage = `usage: ctlfs serve [OPTIONS]
+
+Mount the control tree on the mount point and supervise the containers made
+in it. On SIGINT, SIGTERM or "echo shutdown > MOUNT/ctl" it stops every
+container (SIGTERM, then SIGKILL after the grace time), unmounts the tree
+and exits 0. A second signal during the shutdown kills the containers at
+once and exits 1.
+
+options:
+`
+
+func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
+	var cfg serveConfig
+	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.Usage = func() {
+		fmt.Fprint(stderr, serveUsage)
+		flags.PrintDefaults()
+	}
+	flags.StringVar(&cfg.mount, "mount", "/mnt/ctl",
+		"directory to mount the control tree on; created when missing")
+	flags.StringVar(&cfg.stateDir, "state-dir", "/var/lib/ctlfs",
+		"directory for container logs (logs/NAME.log) and metadata")
+	flags.StringVar(&cfg.rootfs, "rootfs", "",
+		"default root filesystem directory for containers whose rootfs file\n"+
+			"was not written (default $CTLFS_ROOTFS, else STATE_DIR/rootfs)")
+	flags.DurationVar(&cfg.grace, "grace", runtime.DefaultGrace,
+		"time between SIGTERM and SIGKILL when stopping a container, such as 5s")
+	flags.StringVar(&cfg.monitor, "monitor", "auto",
+		"memory monitor: ebpf, proc (poll /proc), or auto (ebpf, else proc)")
+	flags.DurationVar(&cfg.poll, "poll", monitor.DefaultInterval,
+		"interval of the /proc memory monitor, when it is used")
+	flags.StringVar(&cfg.logMax, "log-max", "64M",
+		"cap on each container's log on disk, such as 64M or 1G: the log\n"+
+			"rotates once to NAME.log.1 and keeps about the last SIZE bytes;\n"+
+			"max for no cap")
+	flags.BoolVar(&cfg.debug, "debug", false,
+		"log at debug level, including every FUSE request")
+	if err := flags.Parse(args); err != nil {
+		return cfg, err
+	}
+	if flags.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", flags.Arg(0))
+	}
+	return cfg, cfg.complete()
+}
+
+// complete checks the options and fills in the default rootfs.
+func (cfg *serveConfig) complete() error {
+	switch cfg.monitor {
+	case "ebpf", "proc", "auto":
+	default:
+		return fmt.Errorf("invalid --monitor %q, expected ebpf, proc or auto", cfg.monitor)
+	}
+	if cfg.grace <= 0 {
+		return fmt.Errorf("invalid --grace %s, expected a positive duration", cfg.grace)
+	}
+	if cfg.rootfs == "" {
+		cfg.rootfs = os.Getenv("CTLFS_ROOTFS")
+	}
+	if cfg.rootfs == "" {
+		cfg.rootfs = filepath.Join(cfg.stateDir, "rootfs")
+	}
+	// Containers need an absolute path; the Makefile passes a relative one.
+	rootfs, err := filepath.Abs(cfg.rootfs)
+	if err != nil {
+		return fmt.Errorf("resolve --rootfs %s: %w", cfg.rootfs, err)
+	}
+	cfg.rootfs = rootfs
+	return nil
+}
+
+// serve runs the serve command and returns the exit code.
+func serve(args []string, stderr io.Writer) int {
+	cfg, err := parseServeFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ctlfs serve: %v\n", err)
+		return exitUsage
+	}
+	log := newLogger(stderr, cfg.debug)
+	if err := runServe(cfg, log); err != nil {
+		log.Error("serve", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func newLogger(w io.Writer, debug bool) *slog.Logger {
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// runServe mounts the tree, serves until a shutdown is requested, then
+// stops the containers and unmounts. The mount point is checked before
+// the supervisor starts, because a new supervisor removes the cgroups of
+// containers that a live one could still own.
+func runServe(cfg serveConfig, log *slog.Logger) error {
+	if err := prepareMountPoint(cfg.mount, log); err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.rootfs); err != nil {
+		log.Warn("default rootfs missing: containers need a rootfs file", "rootfs", cfg.rootfs, "err", err)
+	}
+	sup, err := newSupervisor(cfg, log)
+	if err != nil {
+		return err
+	}
+	server, err := fsys.Mount(cfg.mount, sup, fsys.Options{Logger: log, Debug: cfg.debug})
+	if err != nil {
+		shutdown(sup, cfg.grace, log)
+		return err
+	}
+	log.Info("serving", "mount", cfg.mount, "state_dir", cfg.stateDir,
+		"rootfs", cfg.rootfs, "monitor", sup.MonitorStatus())
+	return waitAndShutdown(cfg, sup, server, log)
+}
+
+// newSupervisor starts the memory monitor that --monitor selects and a
+// supervisor that uses it.
+func newSupervisor(cfg serveConfig, log *slog.Logger) (*runtime.Supervisor, error) {
+	kind := cfg.monitor
+	if kind == "auto" {
+		kind = "" // eBPF, else /proc polling
+	}
+	logMax, err := runtime.ParseSize(cfg.logMax)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --log-max: %w", err)
+	}
+	if logMax == runtime.Unlimited {
+		logMax = 0
+	}
+	if logMax > 0 && logMax < 2*64<<10 {
+		return nil, fmt.Errorf("invalid --log-max %s: must be at least 128K or max", cfg.logMax)
+	}
+	mon, err := monitor.New(kind, cfg.poll)
+	if err != nil {
+		return nil, fmt.Errorf("start %s memory monitor: %w", cfg.monitor, err)
+	}
+	sup, err := runtime.New(runtime.Config{
+		StateDir:      cfg.stateDir,
+		DefaultRootfs: cfg.rootfs,
+		Grace:         cfg.grace,
+		LogMax:        logMaxConfig(logMax),
+		Monitor:       mon,
+		Logger:        log,
+	})
+	if err != nil {
+		mon.Close()
+		return nil, fmt.Errorf("start supervisor: %w", err)
+	}
+	return sup, nil
+}
+
+// logMaxConfig converts a --log-max in bytes, 0 for no cap, to
+// runtime.Config.LogMax, in which 0 is the default and negative no cap.
+func logMaxConfig(bytes uint64) int64 {
+	if bytes == 0 {
+		return -1
+	}
+	return int64(bytes)
+}
+
+// prepareMountPoint detaches a mount left by a supervisor that died and
+// creates the mount point when it is missing.
+func prepareMountPoint(dir string, log *slog.Logger) error {
+	if err := fsys.CleanStaleMount(dir, log); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create mount point: %w", err)
+	}
+	return nil
+}
+
+// waitAndShutdown waits for SIGINT, SIGTERM, a shutdown written to ctl,
+// or the tree being unmounted by someone else, and then shuts down.
+func waitAndShutdown(cfg serveConfig, sup *runtime.Supervisor, server *fuse.Server, log *slog.Logger) error {
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	unmounted := make(chan struct{})
+	go func() {
+		server.Wait()
+		close(unmounted)
+	}()
+
+	select {
+	case sig := <-signals:
+		log.Info("shutting down", "signal", sig.String())
+	case <-sup.ShutdownRequested():
+		log.Info("shutting down", "request", "ctl")
+	case <-unmounted:
+		log.Warn("tree unmounted from outside, shutting down", "mount", cfg.mount)
+	}
+
+	forced := shutdownOrSignal(sup, cfg.grace, signals, log)
+	if err := fsys.Unmount(server, cfg.mount, log); err != nil {
+		log.Error("unmount", "mount", cfg.mount, "err", err)
+	}
+	if forced {
+		return errors.New("shutdown forced by a second signal")
+	}
+	log.Info("shut down", "mount", cfg.mount)
+	return nil
+}
+
+// shutdownOrSignal shuts the supervisor down. A signal that arrives
+// meanwhile kills every container at once; it then returns true.
+func shutdownOrSignal(sup *runtime.Supervisor, grace time.Duration, signals <-chan os.Signal, log *slog.Logger) bool {
+	done := make(chan struct{})
+	go func() {
+		shutdown(sup, grace, log)
+		close(done)
+	}()
+	select {
+	case <-done:
+		return false
+	case sig := <-signals:
+		log.Warn("second signal, killing every container", "signal", sig.String())
+		killAll(sup, log)
+		return true
+	}
+}
+
+// shutdown stops every container, waiting at most a minute beyond the
+// grace time for them to exit after SIGKILL.
+func shutdown(sup *runtime.Supervisor, grace time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace+time.Minute)
+	defer cancel()
+	if err := sup.Shutdown(ctx); err != nil {
+		log.Error("shut down supervisor", "err", err)
+	}
+}
+
+func killAll(sup *runtime.Supervisor, log *slog.Logger) {
+	for _, c := range sup.Containers() {
+		err := c.Kill(syscall.SIGKILL)
+		if err != nil && !errors.Is(err, runtime.ErrNotRunning) {
+			log.Error("kill container", "container", c.Name(), "err", err)
+		}
+	}
+}

@@ -1,0 +1,227 @@
+package fsys
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"ctlfs/runtime"
+)
+
+// maxWrite is the largest FUSE read or write request, the kernel's limit
+// since Linux 4.20.
+const maxWrite = 1 << 20
+
+// Options configure Mount.
+type Options struct {
+	// Logger receives rejected operations and errors; nil means the
+	// supervisor's logger.
+	Logger *slog.Logger
+	// Monitor returns the content of the root's monitor file: "ebpf" or
+	// "proc", then why and details. Nil means sup.MonitorStatus.
+	Monitor func() string
+	// Debug logs every FUSE request to Logger at debug level.
+	Debug bool
+}
+
+// Mount serves the tree of sup on dir and returns the running server.
+// Only the mounting user may access the tree. The caller unmounts it
+// with Unmount.
+func Mount(dir string, sup *runtime.Supervisor, opts Options) (*fuse.Server, error) {
+	t := newTree(sup, opts)
+	fsOpts := fsOptions(t.log, opts.Debug)
+	raw := fs.NewNodeFS(newRootNode(t), fsOpts)
+	server, err := fuse.NewServer(raw, dir, &fsOpts.MountOptions)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	return serve(server, dir, t.log)
+}
+
+func fsOptions(log *slog.Logger, debug bool) *fs.Options {
+	level := slog.LevelWarn
+	if debug {
+		level = slog.LevelDebug
+	}
+	fuseLog := slog.NewLogLogger(log.Handler(), level)
+	zero := time.Duration(0)
+	return &fs.Options{
+		// Every value can change at any time, so the kernel caches no
+		// attribute, entry or missing entry.
+		AttrTimeout:     &zero,
+		EntryTimeout:    &zero,
+		NegativeTimeout: &zero,
+		Logger:          fuseLog,
+		MountOptions: fuse.MountOptions{
+			FsName:      "ctlfs",
+			Name:        "ctlfs",
+			DirectMount: true,
+			MaxWrite:    maxWrite,
+			// Reads return bytes from memory, which splicing cannot
+			// speed up; go-fuse v2.12.1 would try it for every read.
+			DisableSplice: true,
+			Debug:         debug,
+			Logger:        fuseLog,
+		},
+	}
+}
+
+// serve starts the server once /dev/fuse is closed on exec, and waits
+// until the kernel has initialised the mount.
+func serve(server *fuse.Server, dir string, log *slog.Logger) (*fuse.Server, error) {
+	if err := closeFUSEOnExec(); err != nil {
+		log.Error("set close-on-exec on /dev/fuse", "err", err)
+		Unmount(server, dir, log)
+		return nil, err
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		return nil, fmt.Errorf("wait for mount %s: %w", dir, err)
+	}
+	return server, nil
+}
+
+// closeFUSEOnExec sets close-on-exec on every descriptor of /dev/fuse.
+// go-fuse's direct mount opens it without O_CLOEXEC (v2.12.1), so
+// containers would inherit a descriptor with which they could reply to
+// the tree's requests. No container can start before the server serves.
+func closeFUSEOnExec() error {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list descriptors: %w", err)
+	}
+	found := false
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil || target != "/dev/fuse" {
+			continue
+		}
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err != nil {
+			continue
+		}
+		unix.CloseOnExec(fd)
+		found = true
+	}
+	if !found {
+		return errors.New("find /dev/fuse descriptor: none open")
+	}
+	return nil
+}
+
+// Unmount unmounts the tree and waits for the server to stop. When the
+// mount stays busy, it detaches it instead; the kernel then finishes the
+// unmount when the last file in the tree is closed.
+func Unmount(server *fuse.Server, dir string, log *slog.Logger) error {
+	err := server.Unmount()
+	if err == nil {
+		return nil
+	}
+	log.Warn("unmount failed, detaching", "mount", dir, "err", err)
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach %s: %w", dir, err)
+	}
+	return nil
+}
+
+// CleanStaleMount detaches a FUSE mount that a supervisor which died left
+// on dir: its stat fails with ENOTCONN. It fails when a live FUSE server
+// still serves dir, and does nothing when dir is missing or not a
+// mount point.
+func CleanStaleMount(dir string, log *slog.Logger) error {
+	var st unix.Stat_t
+	err := unix.Stat(dir, &st)
+	if errors.Is(err, unix.ENOTCONN) {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("detach stale mount %s: %w", dir, err)
+		}
+		log.Warn("detached stale mount of a dead supervisor", "mount", dir)
+		return nil
+	}
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stat mount point %s: %w", dir, err)
+	}
+	fstype, err := mountType(dir)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(fstype, "fuse") {
+		return fmt.Errorf("mount point %s is served by a live FUSE server (%s): stop it or unmount it first",
+			dir, fstype)
+	}
+	return nil
+}
+
+// mountType returns the file system type of the mount at dir, from
+// /proc/self/mountinfo, or "" when dir is not a mount point.
+func mountType(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("resolve mount point %s: %w", dir, err)
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close()
+	fstype := ""
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		point, typ, ok := parseMountInfo(scanner.Text())
+		if ok && point == abs {
+			fstype = typ // a later mount on the same point hides an earlier one
+		}
+	}
+	if err := scanner.Err(); err != nil {
+		return "", fmt.Errorf("read mount table: %w", err)
+	}
+	return fstype, nil
+}
+
+// parseMountInfo returns the mount point and file system type of one
+// line of /proc/self/mountinfo (see proc(5)).
+func parseMountInfo(line string) (point, fstype string, ok bool) {
+	fields := strings.Fields(line)
+	sep := -1
+	for i, f := range fields {
+		if f == "-" && i >= 6 {
+			sep = i
+			break
+		}
+	}
+	if sep < 0 || sep+1 >= len(fields) {
+		return "", "", false
+	}
+	return unescapeOctal(fields[4]), fields[sep+1], true
+}
+
+// unescapeOctal decodes the \NNN escapes that the kernel writes for
+// space, tab, newline and backslash in mount points.
+func unescapeOctal(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) && isOctal(s[i+1:i+4]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(s string) bool {
+	return len(s) == 3 && strings.Trim(s, "01234567") == ""
+}
