@@ -47,10 +47,17 @@ func lookProgram(rootfs, name string) (string, error) {
 // isFileIn reports whether p names something other than a directory under
 // the directory root, resolving symbolic links as if root were /.
 func isFileIn(root int, p string) (bool, error) {
-	fd, err := unix.Openat2(root, p, &unix.OpenHow{
+	how := &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	}
+	fd, err := unix.Openat2(root, p, how)
+	// With RESOLVE_IN_ROOT the kernel fails with EAGAIN when a rename or a
+	// mount anywhere on the host raced with the lookup, as other
+	// containers' starts do; openat2(2) asks the caller to retry.
+	for i := 0; errors.Is(err, unix.EAGAIN) && i < 100; i++ {
+		fd, err = unix.Openat2(root, p, how)
+	}
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 		return false, nil
 	}

@@ -16,9 +16,9 @@ func monitorLimits(l Limits) monitor.Limits {
 // the container it concerns, until the monitor is closed.
 func (s *Supervisor) watchMemoryEvents() {
 	for ev := range s.mon.Events() {
-		s.mu.Lock()
+		s.cgroupMu.Lock()
 		c := s.byCgroup[ev.Cgroup]
-		s.mu.Unlock()
+		s.cgroupMu.Unlock()
 		if c == nil {
 			s.log.Debug("memory event for no container", "cgroup", ev.Cgroup, "event", ev.Kind)
 			continue
@@ -60,18 +60,18 @@ func (r *run) watchMemory(l Limits) error {
 	if err := s.mon.Watch(r.cg.id, r.cg.path, monitorLimits(l)); err != nil {
 		return fmt.Errorf("watch memory of %s: %w", r.c.name, err)
 	}
-	s.mu.Lock()
+	s.cgroupMu.Lock()
 	s.byCgroup[r.cg.id] = r.c
-	s.mu.Unlock()
+	s.cgroupMu.Unlock()
 	return nil
 }
 
 // unwatchMemory stops accounting the run's memory.
 func (r *run) unwatchMemory() {
 	s := r.c.sup
-	s.mu.Lock()
+	s.cgroupMu.Lock()
 	delete(s.byCgroup, r.cg.id)
-	s.mu.Unlock()
+	s.cgroupMu.Unlock()
 	err := s.mon.Unwatch(r.cg.id)
 	if err != nil && !errors.Is(err, monitor.ErrNotWatched) {
 		s.log.Error("stop watching memory", "container", r.c.name, "err", err)

@@ -49,7 +49,11 @@ type Supervisor struct {
 
 	mu         sync.Mutex
 	containers map[string]*Container // guarded by mu
-	byCgroup   map[uint64]*Container // guarded by mu; running containers by cgroup id
+
+	// cgroupMu is taken while a container's lock is held, so it must
+	// never be held while taking mu or a container's lock.
+	cgroupMu sync.Mutex
+	byCgroup map[uint64]*Container // guarded by cgroupMu; running containers by cgroup id
 	closed     bool                  // guarded by mu; set by Shutdown
 
 	shutdownOnce sync.Once

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,7 +65,8 @@ type server struct {
 	mnt      string
 	stateDir string
 	cmd      *exec.Cmd
-	log      *bytes.Buffer
+	log      *syncBuffer
+	killed   bool // by kill; stop then checks nothing
 	exited   chan struct{}
 	exitErr  error
 }
@@ -75,11 +77,18 @@ type server struct {
 func startServer(t testing.TB, args ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
+	return startServerAt(t, filepath.Join(dir, "mnt"), filepath.Join(dir, "state"), args...)
+}
+
+// startServerAt runs ctlfs serve on the given mount point and state
+// directory, as a supervisor that restarts does.
+func startServerAt(t testing.TB, mnt, stateDir string, args ...string) *server {
+	t.Helper()
 	s := &server{
 		t:        t,
-		mnt:      filepath.Join(dir, "mnt"),
-		stateDir: filepath.Join(dir, "state"),
-		log:      new(bytes.Buffer),
+		mnt:      mnt,
+		stateDir: stateDir,
+		log:      new(syncBuffer),
 		exited:   make(chan struct{}),
 	}
 	args = append([]string{"serve", "--mount", s.mnt, "--state-dir", s.stateDir,
@@ -117,8 +126,37 @@ func (s *server) waitMounted() {
 	}
 }
 
+// kill ends the server with SIGKILL, as a crash would, and waits for it.
+func (s *server) kill() {
+	s.killed = true
+	s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's two output streams
+// and the test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // stop shuts the server down through the tree and checks what it leaves.
 func (s *server) stop() {
+	if s.killed {
+		return
+	}
 	select {
 	case <-s.exited:
 	default:

@@ -1,0 +1,387 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// counter prints numbered lines, pausing every 500 lines.
+const counter = `sh -c 'i=0; while :; do echo line $i; i=$((i+1)); ` +
+	`[ $((i % 500)) = 0 ] && sleep 0.1; done'`
+
+// checkCounted checks that log is "line 0" up to some "line N", in order
+// with no gap or repeat, allowing a last line cut short, and returns N.
+func checkCounted(t *testing.T, log string, first int) int {
+	t.Helper()
+	lines := strings.Split(log, "\n")
+	next := first
+	for i, line := range lines {
+		if line == fmt.Sprintf("line %d", next) {
+			next++
+			continue
+		}
+		if i == len(lines)-1 && strings.HasPrefix(fmt.Sprintf("line %d", next), line) {
+			break // the last line, not yet complete
+		}
+		t.Fatalf("line %d is %q, want %q", i, line, fmt.Sprintf("line %d", next))
+	}
+	return next - 1
+}
+
+func TestCrashAndRestart(t *testing.T) {
+	s := startServer(t)
+	s.mustSh("mkdir counter && cat > counter/cmd <<'EOF'\n" + counter + "\nEOF")
+	waitFor(t, "2000 lines", func() bool { return strings.Contains(s.read("counter/log"), "line 2000\n") })
+	pid := strings.TrimSpace(s.read("counter/pid"))
+	seen := s.read("counter/log")
+	s.kill()
+
+	waitFor(t, "container processes to die", func() bool {
+		_, err := os.Stat("/proc/" + pid)
+		return err != nil && len(cgroupProcesses(t, "counter")) == 0
+	})
+	disk, err := os.ReadFile(filepath.Join(s.stateDir, "logs", "counter.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(disk), seen) {
+		t.Errorf("log on disk (%d bytes) lacks bytes read before the kill (%d)", len(disk), len(seen))
+	}
+	checkCounted(t, string(disk), 0)
+
+	s2 := startServerAt(t, s.mnt, s.stateDir)
+	if st := s2.read("counter/state"); st != "exited 137 signal=KILL reason=lost\n" {
+		t.Errorf("state after restart = %q", st)
+	}
+	if got := s2.read("counter/log"); got != string(disk) {
+		t.Errorf("log after restart differs from the disk (%d and %d bytes)", len(got), len(disk))
+	}
+	s2.mustSh("echo start > counter/ctl && echo kill > counter/ctl")
+	if st := s2.waitState("counter"); st != "exited 137 signal=KILL reason=kill" {
+		t.Errorf("restarted container: %q", st)
+	}
+}
+
+func TestForkBomb(t *testing.T) {
+	s := startServer(t)
+	root := bombRootfs(t)
+	s.mustSh(`mkdir calm bomb && echo 'sleep 300' > calm/cmd &&
+		echo pids=100 > bomb/limits && echo ` + root + ` > bomb/rootfs &&
+		echo /forkbomb > bomb/cmd`)
+	pid := strings.TrimSpace(s.read("bomb/pid"))
+	pidsDir := cgroupDirOf(t, pid, "pids")
+	waitFor(t, "the bomb to reach its cap", func() bool {
+		return strings.Contains(readFile(t, pidsDir+"/pids.events"), "max ") &&
+			!strings.Contains(readFile(t, pidsDir+"/pids.events"), "max 0")
+	})
+	time.Sleep(time.Second) // keep the bomb pressing against the cap
+	if n, _ := strconv.Atoi(strings.TrimSpace(readFile(t, pidsDir+"/pids.current"))); n > 100 {
+		t.Errorf("bomb has %d tasks, cap 100", n)
+	}
+	if st := s.read("calm/state"); st != "running\n" {
+		t.Errorf("calm/state = %q during the bomb", st)
+	}
+	if out := s.mustSh("cat status"); !strings.Contains(out, "bomb\trunning") {
+		t.Errorf("status during the bomb:\n%s", out)
+	}
+	s.mustSh("echo kill > bomb/ctl")
+	if st := s.waitState("bomb"); st != "exited 137 signal=KILL reason=kill" {
+		t.Errorf("bomb after kill: %q", st)
+	}
+	if pids := cgroupProcesses(t, "bomb"); len(pids) > 0 {
+		t.Errorf("bomb processes left: %v", pids)
+	}
+	s.mustSh("echo kill > calm/ctl; cat calm/wait")
+}
+
+// bombRootfs returns a copy of the default rootfs, made of hard links,
+// with a fork bomb at /forkbomb.
+func bombRootfs(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if out, err := exec.Command("cp", "-al", rootfs(t), dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy rootfs: %v: %s", err, out)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "forkbomb"), "./testdata/forkbomb")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build forkbomb: %v: %s", err, out)
+	}
+	return dir
+}
+
+// cgroupDirOf returns the directory of a v1 controller's cgroup of pid,
+// or of its v2 cgroup when the controller is not mounted on its own.
+func cgroupDirOf(t *testing.T, pid, controller string) string {
+	t.Helper()
+	data := readFile(t, "/proc/"+pid+"/cgroup")
+	var v2 string
+	for _, line := range strings.Split(data, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) < 3 {
+			continue
+		}
+		if parts[1] == controller {
+			return "/sys/fs/cgroup/" + controller + parts[2]
+		}
+		if parts[0] == "0" {
+			v2 = cgroup2Mount(t) + parts[2]
+		}
+	}
+	return v2
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestDefaultPidsLimit(t *testing.T) {
+	s := startServer(t)
+	s.mustSh(`mkdir p && echo 'sleep 300' > p/cmd`)
+	defer s.sh("echo kill > p/ctl; cat p/wait")
+	if !strings.Contains(s.read("p/limits"), "pids=1024\n") {
+		t.Errorf("limits = %q, want pids=1024", s.read("p/limits"))
+	}
+	dir := cgroupDirOf(t, strings.TrimSpace(s.read("p/pid")), "pids")
+	if max := readFile(t, dir+"/pids.max"); max != "1024\n" {
+		t.Errorf("pids.max = %q, want 1024", max)
+	}
+}
+
+// TestLogRotationFollowed follows a log across several rotations with
+// tail -f and tail -F and checks that neither loses nor repeats a line.
+func TestLogRotationFollowed(t *testing.T) {
+	s := startServer(t, "--log-max", "128K")
+	s.mustSh("mkdir rot")
+	var followers []*exec.Cmd
+	outputs := make([]*syncBuffer, 2)
+	for i, flag := range []string{"-f", "-F"} {
+		outputs[i] = new(syncBuffer)
+		cmd := exec.Command("tail", "-s", "0.2", flag, "-n", "+1", s.path("rot/log"))
+		cmd.Stdout = outputs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		followers = append(followers, cmd)
+	}
+	s.mustSh(`echo "sh -c 'i=0; while [ \$i -lt 20000 ]; do echo line \$i; i=\$((i+1)); ` +
+		`[ \$((i % 500)) = 0 ] && sleep 0.1; done; echo end'" > rot/cmd`)
+	s.waitState("rot")
+	for i, cmd := range followers {
+		waitFor(t, "tail to reach the end", func() bool {
+			return strings.HasSuffix(outputs[i].String(), "line 19999\nend\n")
+		})
+		cmd.Process.Kill()
+		cmd.Wait()
+		out := strings.TrimSuffix(outputs[i].String(), "end\n")
+		if last := checkCounted(t, out, 0); last != 19999 {
+			t.Errorf("tail %d: last line %d", i, last)
+		}
+	}
+	var disk int64
+	for _, name := range []string{"rot.log", "rot.log.1"} {
+		if fi, err := os.Stat(filepath.Join(s.stateDir, "logs", name)); err == nil {
+			disk += fi.Size()
+		}
+	}
+	if disk > 128<<10 {
+		t.Errorf("log uses %d bytes on disk, cap 128K", disk)
+	}
+	// A new reader gets the bytes still kept, from a line boundary on.
+	if log := s.read("rot/log"); !strings.HasSuffix(log, "line 19999\nend\n") || len(log) > 128<<10 {
+		t.Errorf("cat log after rotation: %d bytes ending %q", len(log), log[max(0, len(log)-20):])
+	}
+}
+
+// TestLogFloodIsolated checks that a container writing as fast as it can
+// keeps the supervisor's memory bounded and does not hold up another
+// container's log.
+func TestLogFloodIsolated(t *testing.T) {
+	s := startServer(t, "--log-max", "8M")
+	s.mustSh(`mkdir flood quiet && echo 'yes flood' > flood/cmd`)
+	defer s.sh("echo kill > flood/ctl; cat flood/wait")
+	s.mustSh(`echo "sh -c 'i=0; while [ \$i -lt 20 ]; do echo quiet \$i; i=\$((i+1)); sleep 0.1; done'" > quiet/cmd`)
+	if st := s.waitState("quiet"); st != "exited 0" {
+		t.Errorf("quiet: %q", st)
+	}
+	if n := strings.Count(s.read("quiet/log"), "\n"); n != 20 {
+		t.Errorf("quiet log has %d lines, want 20", n)
+	}
+	if st := s.read("flood/state"); st != "running\n" {
+		t.Errorf("flood/state = %q", st)
+	}
+	if rss := processRSS(t, s.cmd.Process.Pid); rss > 200<<20 {
+		t.Errorf("supervisor RSS %d MiB during the flood", rss>>20)
+	}
+}
+
+// processRSS returns VmRSS of a process in bytes.
+func processRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// TestManyContainersNoLeaks runs 1000 containers that exit, are stopped
+// or are killed, removes them, and checks that nothing stays behind.
+func TestManyContainersNoLeaks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 1000 containers; skipped with -short")
+	}
+	s := startServer(t)
+	pid := s.cmd.Process.Pid
+	fdsBefore := countEntries(t, fmt.Sprintf("/proc/%d/fd", pid))
+	mountsBefore := countLines(t, "/proc/self/mountinfo")
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for worker := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := worker; i < 1000; i += 8 {
+				if err := cycleContainer(s, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	waitOrDump(t, s, &wg, 5*time.Minute)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if ls := s.mustSh("ls"); ls != "ctl\nerr\nevents\nmonitor\nstatus\n" {
+		t.Errorf("containers left: %q", ls)
+	}
+	waitFor(t, "descriptors to settle", func() bool {
+		return countEntries(t, fmt.Sprintf("/proc/%d/fd", pid)) <= fdsBefore
+	})
+	if n := countLines(t, "/proc/self/mountinfo"); n != mountsBefore {
+		t.Errorf("mounts: %d before, %d after", mountsBefore, n)
+	}
+	if z := zombieChildren(t, pid); len(z) > 0 {
+		t.Errorf("zombie children of the supervisor: %v", z)
+	}
+	entries, _ := os.ReadDir(s.cgroupDir())
+	for _, e := range entries {
+		if e.IsDir() {
+			t.Errorf("cgroup left: %s", e.Name())
+		}
+	}
+	for _, dir := range []string{"logs", "layers", "containers"} {
+		if n := countEntries(t, filepath.Join(s.stateDir, dir)); n > 0 {
+			t.Errorf("%d entries left in %s", n, dir)
+		}
+	}
+}
+
+// cycleContainer runs container i to its end in one of three ways and
+// removes it.
+func cycleContainer(s *server, i int) error {
+	dir := filepath.Join(s.mnt, fmt.Sprintf("c%d", i))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return err
+	}
+	cmd, ctl := "/bin/true", ""
+	switch i % 3 {
+	case 1:
+		cmd, ctl = "sleep 300", "stop"
+	case 2:
+		cmd, ctl = "sleep 300", "kill"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cmd"), []byte(cmd), 0); err != nil {
+		return fmt.Errorf("start c%d: %w", i, err)
+	}
+	if ctl != "" {
+		if err := os.WriteFile(filepath.Join(dir, "ctl"), []byte(ctl), 0); err != nil {
+			return fmt.Errorf("%s c%d: %w", ctl, i, err)
+		}
+	}
+	if _, err := os.ReadFile(filepath.Join(dir, "wait")); err != nil {
+		return fmt.Errorf("wait c%d: %w", i, err)
+	}
+	if err := os.Remove(dir); err != nil {
+		return fmt.Errorf("remove c%d: %w", i, err)
+	}
+	return nil
+}
+
+// waitOrDump waits for wg; when that takes longer than limit it makes
+// the server print its goroutines and fails with its log.
+func waitOrDump(t *testing.T, s *server, wg *sync.WaitGroup, limit time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		s.cmd.Process.Signal(syscall.SIGQUIT)
+		<-s.exited
+		s.killed = true
+		t.Fatalf("containers did not finish in %v; server log:\n%s", limit, s.log)
+	}
+}
+
+func countEntries(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data), "\n")
+}
+
+// zombieChildren returns the PIDs of zombie children of pid.
+func zombieChildren(t *testing.T, pid int) []string {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	var zombies []string
+	for _, e := range entries {
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command name: state, then parent PID.
+		rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+		f := strings.Fields(rest)
+		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
+			zombies = append(zombies, e.Name())
+		}
+	}
+	return zombies
+}
