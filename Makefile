@@ -1,7 +1,8 @@
 # Override any variable on the command line, as in
 #   make rootfs ROOTFS_TAR=alpine-minirootfs-3.20.0-x86_64.tar.gz
 GO            ?= go
-GO_TEST_FLAGS ?= -count=1
+# The suite runs with the race detector, which needs cgo and a C compiler.
+GO_TEST_FLAGS ?= -count=1 -race -timeout 30m
 BIN_DIR       ?= bin
 BUILD_DIR     ?= build
 ROOTFS_DIR    ?= $(BUILD_DIR)/rootfs
@@ -69,6 +70,43 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$pkg; \
 		done; \
 	done
+
+# Runs the monitor package's benchmarks, then bench/cmd/ctlfsbench, which
+# starts its own supervisor on a temporary mount and measures ctlfs beside
+# fork+exec, unshare, bubblewrap, crun and runc (apt-get install -y crun
+# runc bubblewrap; a tool that is missing or fails is reported and
+# skipped). The report, Markdown tables with the machine, goes to stdout
+# and BENCH_DIR/results.md. With the defaults it takes about two minutes.
+BENCH_DIR       ?= $(BUILD_DIR)/bench
+# Options of ctlfsbench, such as BENCH_FLAGS='--iterations 1000'.
+BENCH_FLAGS     ?=
+# Iterations of each monitor benchmark (-benchtime Nx).
+BENCH_MONITOR_N ?= 20
+# Address-space cap, in KiB, of each monitor benchmark process (ulimit -v).
+# Their helpers reserve 1 GiB, and the cap stops a memory hog that escapes
+# its limit long before it takes the machine's memory.
+BENCH_VMEM_KIB  ?= 3145728
+BENCH_REVISION  := $(shell git describe --always --dirty 2>/dev/null)
+BENCH_MONITOR   := go test -run '^$$' -bench . -benchtime $(BENCH_MONITOR_N)x ./monitor
+
+.PHONY: bench
+# The monitor benchmarks run from a test binary built first, so that
+# ulimit applies to them and not to the compiler. ctlfsbench reports
+# their failure from their output, so make goes on to measure the rest.
+bench: ctlfs rootfs
+	@mkdir -p $(BENCH_DIR)
+	$(GO) build -o $(BENCH_DIR)/ctlfsbench ./bench/cmd/ctlfsbench
+	$(GO) test -c -o $(BENCH_DIR)/monitor.test ./monitor
+	cd monitor && (ulimit -v $(BENCH_VMEM_KIB) && \
+		$(abspath $(BENCH_DIR))/monitor.test -test.run '^$$' -test.bench . \
+		-test.benchtime $(BENCH_MONITOR_N)x) 2>&1 | tee $(abspath $(BENCH_DIR))/monitor.txt
+	$(BENCH_DIR)/ctlfsbench --ctlfs $(CTLFS) --rootfs $(ROOTFS_DIR) \
+		--revision '$(BENCH_REVISION)' \
+		--monitor-results $(BENCH_DIR)/monitor.txt \
+		--monitor-command "$(BENCH_MONITOR), as a test binary under ulimit -v $(BENCH_VMEM_KIB)" \
+		--markdown $(BENCH_DIR)/results.md \
+		--command "make bench$(if $(BENCH_FLAGS), BENCH_FLAGS='$(BENCH_FLAGS)')" \
+		$(BENCH_FLAGS)
 
 # Regenerates the BPF object and its Go bindings; needs clang and llvm.
 generate:

@@ -54,7 +54,7 @@ type Supervisor struct {
 	// never be held while taking mu or a container's lock.
 	cgroupMu sync.Mutex
 	byCgroup map[uint64]*Container // guarded by cgroupMu; running containers by cgroup id
-	closed     bool                  // guarded by mu; set by Shutdown
+	closed   bool                  // guarded by mu; set by Shutdown
 
 	shutdownOnce sync.Once
 	shutdownReq  chan struct{}

@@ -21,6 +21,9 @@ import (
 // bin is the ctlfs binary built for the run.
 var bin string
 
+// buildFlags are the flags of go build for bin.
+var buildFlags = []string{"build"}
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -37,7 +40,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin = filepath.Join(dir, "ctlfs")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/ctlfs")
+	build := exec.Command("go", append(buildFlags, "-o", bin, "../cmd/ctlfs")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build ctlfs:", err)

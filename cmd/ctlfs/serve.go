@@ -86,6 +86,12 @@ func (cfg *serveConfig) complete() error {
 	default:
 		return fmt.Errorf("invalid --monitor %q, expected ebpf, proc or auto", cfg.monitor)
 	}
+	if _, err := parseLogMax(cfg.logMax); err != nil {
+		return err
+	}
+	if cfg.poll <= 0 {
+		return fmt.Errorf("invalid --poll %s, expected a positive duration", cfg.poll)
+	}
 	if cfg.grace <= 0 {
 		return fmt.Errorf("invalid --grace %s, expected a positive duration", cfg.grace)
 	}
@@ -162,16 +168,7 @@ func newSupervisor(cfg serveConfig, log *slog.Logger) (*runtime.Supervisor, erro
 	if kind == "auto" {
 		kind = "" // eBPF, else /proc polling
 	}
-	logMax, err := runtime.ParseSize(cfg.logMax)
-	if err != nil {
-		return nil, fmt.Errorf("invalid --log-max: %w", err)
-	}
-	if logMax == runtime.Unlimited {
-		logMax = 0
-	}
-	if logMax > 0 && logMax < 2*64<<10 {
-		return nil, fmt.Errorf("invalid --log-max %s: must be at least 128K or max", cfg.logMax)
-	}
+	logMax, _ := parseLogMax(cfg.logMax) // checked by complete
 	mon, err := monitor.New(kind, cfg.poll)
 	if err != nil {
 		return nil, fmt.Errorf("start %s memory monitor: %w", cfg.monitor, err)
@@ -189,6 +186,22 @@ func newSupervisor(cfg serveConfig, log *slog.Logger) (*runtime.Supervisor, erro
 		return nil, fmt.Errorf("start supervisor: %w", err)
 	}
 	return sup, nil
+}
+
+// parseLogMax parses --log-max into bytes, 0 for no cap. The cap must
+// leave room for two 64 KiB chunks of output, one per file.
+func parseLogMax(text string) (uint64, error) {
+	size, err := runtime.ParseSize(text)
+	if err != nil {
+		return 0, fmt.Errorf("invalid --log-max: %w", err)
+	}
+	if size == runtime.Unlimited {
+		return 0, nil
+	}
+	if size < 128<<10 {
+		return 0, fmt.Errorf("invalid --log-max %s: must be at least 128K, or max", text)
+	}
+	return size, nil
 }
 
 // logMaxConfig converts a --log-max in bytes, 0 for no cap, to

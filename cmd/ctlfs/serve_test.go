@@ -18,15 +18,18 @@ func TestParseServeFlags(t *testing.T) {
 			want: serveConfig{
 				mount: "/mnt/ctl", stateDir: "/var/lib/ctlfs",
 				rootfs: "/var/lib/ctlfs/rootfs", grace: 10 * time.Second, monitor: "auto",
+				poll: 10 * time.Millisecond, logMax: "64M",
 			},
 		},
 		{
 			name: "every option",
 			args: []string{"--mount", "/m", "--state-dir", "/s", "--rootfs", "/r",
-				"--grace", "1.5s", "--monitor", "proc", "--debug"},
+				"--grace", "1.5s", "--monitor", "proc", "--poll", "100ms",
+				"--log-max", "1G", "--debug"},
 			want: serveConfig{
 				mount: "/m", stateDir: "/s", rootfs: "/r",
 				grace: 1500 * time.Millisecond, monitor: "proc", debug: true,
+				poll: 100 * time.Millisecond, logMax: "1G",
 			},
 		},
 		{
@@ -35,6 +38,7 @@ func TestParseServeFlags(t *testing.T) {
 			want: serveConfig{
 				mount: "/mnt/ctl", stateDir: "/s", rootfs: "/s/rootfs",
 				grace: 10 * time.Second, monitor: "auto",
+				poll: 10 * time.Millisecond, logMax: "64M",
 			},
 		},
 	}
