@@ -22,8 +22,16 @@ func (r *run) prepareGroups(l Limits, nice int) error {
 		return err
 	}
 	ok, err := r.cg.groups.setNice(nice)
+	if err != nil {
+		return err
+	}
 	r.autogroup = !ok
-	return err
+	if nice == 0 {
+		return nil
+	}
+	// The init's threads count among the container's tasks, and threads
+	// it starts later inherit their creator's nice.
+	return r.renice(nice)
 }
 
 // applyLimits makes new limits take effect on the running container.

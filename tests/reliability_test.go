@@ -130,7 +130,7 @@ func cgroupDirOf(t *testing.T, pid, controller string) string {
 		if len(parts) < 3 {
 			continue
 		}
-		if parts[1] == controller {
+		if parts[1] == controller && controller != "" {
 			return "/sys/fs/cgroup/" + controller + parts[2]
 		}
 		if parts[0] == "0" {
