@@ -18,17 +18,19 @@ ROOTFS_SOURCE := $(or $(ROOTFS_TAR),busybox-static)
 # Flags for make serve, such as SERVE_FLAGS='--mount /tmp/ctl --grace 5s'.
 SERVE_FLAGS   ?=
 CTLFS         := $(BIN_DIR)/ctlfs
+# The container init, started from beside ctlfs.
+CTLFS_INIT    := $(BIN_DIR)/ctlfs-init
 
 .DEFAULT_GOAL := all
 .PHONY: all ctlfs workloads rootfs serve test fuzz generate clean FORCE
 
 all: ctlfs rootfs
 
-ctlfs: $(CTLFS)
+ctlfs: $(CTLFS) $(CTLFS_INIT)
 
-$(CTLFS): FORCE
+$(CTLFS) $(CTLFS_INIT): $(BIN_DIR)/%: FORCE
 	@mkdir -p $(BIN_DIR)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/ctlfs
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/$*
 
 # Builds everything and runs the supervisor on the default rootfs, mounted
 # at /mnt/ctl, until interrupted or until `echo shutdown > /mnt/ctl/ctl`.

@@ -5,24 +5,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"ctlfs/runtime/initproc"
 )
 
-// layer is a container's private writable layer, an overlayfs upper and
-// work directory over its rootfs, kept under STATE_DIR/layers/NAME from the
-// first start until the container is removed. Containers that share a
-// rootfs never see each other's writes, and the rootfs is never modified.
-type layer struct {
-	Upper, Work, Merged string
-}
 
 func layerDir(stateDir, name string) string {
 	return filepath.Join(stateDir, "layers", name)
 }
 
-// prepareLayer creates the layer's directories if they do not exist.
-func prepareLayer(stateDir, name string) (*layer, error) {
+// prepareLayer creates the directories of a container's private writable
+// layer, an overlayfs upper and work directory over its rootfs, if they do
+// not exist. The layer is kept under STATE_DIR/layers/NAME from the first
+// start until the container is removed, so containers that share a rootfs
+// never see each other's writes and the rootfs is never modified.
+func prepareLayer(stateDir, name string) (*initproc.Layer, error) {
 	dir := layerDir(stateDir, name)
-	l := &layer{
+	l := &initproc.Layer{
 		Upper:  filepath.Join(dir, "upper"),
 		Work:   filepath.Join(dir, "work"),
 		Merged: filepath.Join(dir, "merged"),

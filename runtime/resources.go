@@ -3,10 +3,10 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"ctlfs/runtime/initproc"
 )
 
 // prepareGroups moves the init into the container's v1 cgroups and applies
@@ -61,17 +61,11 @@ func (r *run) renice(n int) error {
 			return fmt.Errorf("set nice of task %d in %s: %w", tid, r.c.name, err)
 		}
 		if r.autogroup {
-			setAutogroupNice(tid, n)
+			initproc.SetAutogroupNice(tid, n)
 		}
 	}
 	_, err = r.cg.groups.setNice(n)
 	return err
-}
-
-// setAutogroupNice sets the nice of the autogroup of task tid. The kernel
-// takes a bare number; it fails harmlessly where autogroup is disabled.
-func setAutogroupNice(tid, n int) error {
-	return os.WriteFile("/proc/"+strconv.Itoa(tid)+"/autogroup", []byte(strconv.Itoa(n)), 0)
 }
 
 // rss returns the container's resident memory as the monitor counts it.

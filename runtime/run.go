@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"ctlfs/runtime/initproc"
 )
 
 // run is one execution of a container's command: its init process, its
@@ -28,7 +30,7 @@ type run struct {
 	// ready is closed when the init catches signals, or has exited.
 	ready chan struct{}
 	// final is the init's last report.
-	final initStatus
+	final initproc.Status
 	// reports is closed when the init has no more to say.
 	reports chan struct{}
 	deathW  *os.File // held open while the supervisor lives
@@ -69,7 +71,7 @@ func (c *Container) startLocked(argv []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := initConfig{
+	cfg := initproc.Config{
 		Name: c.name, Rootfs: rootfs, Layer: layer, Path: prog, Argv: argv,
 		Env: containerEnv(c.name, c.env), Nice: c.nice, NewNet: c.net == NetNone,
 	}
@@ -91,7 +93,7 @@ func (c *Container) startLocked(argv []string) error {
 
 // spawn creates the cgroup and pipes and starts the init in new PID, UTS,
 // mount and IPC namespaces, inside the cgroup from its first instruction.
-func (c *Container) spawn(cfg initConfig) (*run, error) {
+func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	cg, err := c.sup.cgroup.create(c.name)
 	if err != nil {
 		return nil, err
@@ -104,7 +106,10 @@ func (c *Container) spawn(cfg initConfig) (*run, error) {
 	}
 	defer p.closeChildEnds()
 
-	cmd := exec.Command("/proc/self/exe", InitArg)
+	cmd := exec.Command(c.sup.cfg.InitPath)
+	if c.sup.cfg.InitPath == selfExe {
+		cmd.Args = append(cmd.Args, InitArg)
+	}
 	cmd.Args[0] = "ctlfs-init"
 	cmd.Stdin = p.devNull
 	cmd.Stdout, cmd.Stderr = p.logW, p.logW
@@ -244,7 +249,7 @@ func (r *run) readReports() {
 	defer readyOnce()
 	dec := json.NewDecoder(r.statusR)
 	for {
-		var st initStatus
+		var st initproc.Status
 		err := dec.Decode(&st)
 		if errors.Is(err, io.EOF) {
 			return
@@ -263,7 +268,7 @@ func (r *run) readReports() {
 
 // exitState derives the container's final state from the init's report
 // or, when there is none, from how the init itself ended.
-func (r *run) exitState(status initStatus, initErr error, reason string) State {
+func (r *run) exitState(status initproc.Status, initErr error, reason string) State {
 	switch {
 	case status.WaitStatus != nil:
 		return exitState(*status.WaitStatus, reason)

@@ -30,6 +30,10 @@ type Config struct {
 	// once, keeping about the last LogMax bytes. Zero means DefaultLogMax;
 	// negative means no cap.
 	LogMax int64
+	// InitPath is the container init program, ctlfs-init. Empty means
+	// ctlfs-init beside the running executable, or, where there is none,
+	// the running executable itself with InitArg.
+	InitPath string
 	// Monitor accounts the containers' memory and reports limit
 	// crossings; the supervisor closes it at Shutdown. Nil means a /proc
 	// poller at the monitor package's default interval.
@@ -79,6 +83,8 @@ func New(cfg Config) (*Supervisor, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
+	cfg.InitPath = findInit(cfg.InitPath)
+	log.Info("container init", "path", cfg.InitPath)
 	s := &Supervisor{
 		cfg:         cfg,
 		log:         log,
@@ -104,6 +110,25 @@ func New(cfg Config) (*Supervisor, error) {
 	go s.watchMemoryEvents()
 	return s, nil
 }
+
+// findInit returns the init program to start: path when set, else
+// ctlfs-init beside the executable, else the executable itself.
+func findInit(path string) string {
+	if path != "" {
+		return path
+	}
+	if exe, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(exe), "ctlfs-init")
+		if fi, err := os.Stat(beside); err == nil && fi.Mode()&0o111 != 0 {
+			return beside
+		}
+	}
+	return selfExe
+}
+
+// selfExe is the running executable, which becomes the init when it is
+// started with InitArg.
+const selfExe = "/proc/self/exe"
 
 // Create adds a container in state created. It fails with ErrInvalid for a
 // bad name and ErrExist when the name is taken.

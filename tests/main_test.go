@@ -40,11 +40,14 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin = filepath.Join(dir, "ctlfs")
-	build := exec.Command("go", append(buildFlags, "-o", bin, "../cmd/ctlfs")...)
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build ctlfs:", err)
-		return 1
+	for _, cmd := range []string{"ctlfs", "ctlfs-init"} {
+		out := filepath.Join(dir, cmd)
+		build := exec.Command("go", append(buildFlags, "-o", out, "../cmd/"+cmd)...)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", cmd, err)
+			return 1
+		}
 	}
 	return m.Run()
 }

@@ -1,0 +1,281 @@
+package initproc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	goruntime "runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Run is the container's init: the supervisor starts ctlfs-init, or
+// re-executes its own binary with Arg, in new namespaces, and main calls
+// Run before anything else. It builds the container's root, starts the command, stays PID 1 to
+// reap orphans and forward signals, and reports the command's raw wait
+// status to the supervisor. It never returns; when it exits, the kernel
+// kills every other process of the PID namespace.
+func Run() {
+	// Capability and no_new_privs changes apply to the calling thread only,
+	// and the command is forked from the thread that calls ForkExec: keep
+	// both on this one.
+	goruntime.LockOSThread()
+	// Catch signals before anything else: the Go runtime's default action
+	// for SIGTERM re-raises it, which a PID namespace's init ignores, and
+	// then exits with status 2. Signals that arrive before the command
+	// starts wait in the channel and are forwarded to it.
+	signal.Notify(forwarded)
+	reportStatus(Status{Ready: true})
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&initName[0])), 0, 0, 0)
+	cfg, err := readInitConfig()
+	if err != nil {
+		initFail(127, "read configuration: %v", err)
+	}
+	go watchSupervisor()
+	if err := setupRoot(cfg); err != nil {
+		initFail(127, "%v", err)
+	}
+	pid, code, err := startCommand(cfg)
+	if err != nil {
+		initFail(code, "%v", err)
+	}
+	reapUntil(pid)
+}
+
+// initName is the init's command name in ps, NUL-terminated.
+var initName = []byte("ctlfs-init\x00")
+
+func readInitConfig() (*Config, error) {
+	f := os.NewFile(ConfigFD, "config")
+	defer f.Close()
+	var cfg Config
+	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// watchSupervisor exits the init, and so kills the container, when the
+// supervisor dies: the death pipe's write end closes with it. This covers
+// what Pdeathsig misses, since Pdeathsig fires when the thread that forked
+// exits, not the process.
+func watchSupervisor() {
+	f := os.NewFile(DeathFD, "death")
+	var b [1]byte
+	f.Read(b[:])
+	unix.Kill(-1, unix.SIGKILL)
+	os.Exit(137)
+}
+
+// initFail reports a command that could not start and exits.
+func initFail(code int, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(os.Stderr, "ctlfs-init: %s\n", msg)
+	reportStatus(Status{Error: msg, Code: code})
+	os.Exit(code)
+}
+
+// statusPipe carries the init's reports to the supervisor.
+var statusPipe = os.NewFile(StatusFD, "status")
+
+func reportStatus(st Status) {
+	json.NewEncoder(statusPipe).Encode(st)
+}
+
+// setupRoot makes the rootfs the container's /, with a fresh /proc and a
+// minimal /dev, and detaches the host's root.
+func setupRoot(cfg *Config) error {
+	if err := unix.Sethostname([]byte(cfg.Name)); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	// Nothing mounted from here on may propagate back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	root, err := mountRoot(cfg)
+	if err != nil {
+		return err
+	}
+	if err := setupDev(filepath.Join(root, "dev")); err != nil {
+		return err
+	}
+	if err := pivotRoot(root); err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", "/proc", "proc",
+		unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	if err := restrictProc(); err != nil {
+		return err
+	}
+	if cfg.NewNet {
+		if err := bringUpLoopback(); err != nil {
+			return err
+		}
+	}
+	return dropPrivileges()
+}
+
+// mountRoot mounts the container's root in the init's mount namespace:
+// the overlay of the private layer on the rootfs or, without a layer, a
+// bind mount of the rootfs. It returns the host path of the mount.
+func mountRoot(cfg *Config) (string, error) {
+	if l := cfg.Layer; l != nil {
+		opts := "lowerdir=" + cfg.Rootfs + ",upperdir=" + l.Upper + ",workdir=" + l.Work
+		if err := unix.Mount("overlay", l.Merged, "overlay", 0, opts); err != nil {
+			return "", fmt.Errorf("mount overlay of %s on %s: %w", cfg.Rootfs, l.Merged, err)
+		}
+		return l.Merged, nil
+	}
+	root := cfg.Rootfs
+	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return "", fmt.Errorf("bind mount rootfs %s: %w", root, err)
+	}
+	return root, nil
+}
+
+// devNodes are the host devices bind-mounted into the container's /dev.
+var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// setupDev mounts a tmpfs on dev with the usual harmless devices, a
+// private devpts, /dev/shm and the standard symbolic links.
+func setupDev(dev string) error {
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC,
+		"mode=755,size=65536k"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s (does the rootfs have /dev?): %w", dev, err)
+	}
+	for _, name := range devNodes {
+		p := filepath.Join(dev, name)
+		if err := os.WriteFile(p, nil, 0o666); err != nil {
+			return fmt.Errorf("create %s: %w", p, err)
+		}
+		if err := unix.Mount("/dev/"+name, p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind mount /dev/%s: %w", name, err)
+		}
+	}
+	for _, dir := range []string{"pts", "shm"} {
+		if err := os.Mkdir(filepath.Join(dev, dir), 0o755); err != nil {
+			return fmt.Errorf("create %s/%s: %w", dev, dir, err)
+		}
+	}
+	if err := unix.Mount("devpts", filepath.Join(dev, "pts"), "devpts",
+		unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"); err != nil {
+		return fmt.Errorf("mount devpts: %w", err)
+	}
+	if err := unix.Mount("shm", filepath.Join(dev, "shm"), "tmpfs",
+		unix.MS_NOSUID|unix.MS_NODEV, "mode=1777,size=65536k"); err != nil {
+		return fmt.Errorf("mount /dev/shm: %w", err)
+	}
+	links := [][2]string{
+		{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+		{"pts/ptmx", "ptmx"},
+	}
+	for _, l := range links {
+		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil {
+			return fmt.Errorf("create /dev/%s: %w", l[1], err)
+		}
+	}
+	return nil
+}
+
+// pivotRoot makes root the new / and detaches the old one. Stacking the
+// old root under the new one (pivot_root(".", ".")) needs no directory for
+// it inside the rootfs.
+func pivotRoot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return fmt.Errorf("enter rootfs: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root to %s: %w", root, err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+// startCommand starts the command in a session of its own with only
+// descriptors 0-2. On failure it returns the exit code to report: 127 when
+// the program does not exist, 126 when it cannot be executed.
+func startCommand(cfg *Config) (int, int, error) {
+	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, cfg.Nice); err != nil {
+		return 0, 127, fmt.Errorf("set nice %d: %w", cfg.Nice, err)
+	}
+	// Every descriptor above 2, inherited or ours, closes at exec.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return 0, 127, fmt.Errorf("mark descriptors close-on-exec: %w", err)
+	}
+	pid, err := syscall.ForkExec(cfg.Path, cfg.Argv, &syscall.ProcAttr{
+		Dir:   "/",
+		Env:   cfg.Env,
+		Files: []uintptr{0, 1, 2},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		code := 126
+		if errors.Is(err, syscall.ENOENT) {
+			code = 127
+		}
+		return 0, code, fmt.Errorf("exec %s: %w", cfg.Path, err)
+	}
+	if cfg.Autogroup && cfg.Nice != 0 {
+		// The command's setsid made it a new autogroup of nice 0.
+		SetAutogroupNice(pid, cfg.Nice)
+	}
+	return pid, 0, nil
+}
+
+// forwarded receives every signal the init gets.
+var forwarded = make(chan os.Signal, 32)
+
+// reapUntil reaps every child, passes signals on to the command, and when
+// the command has ended reports its wait status and exits.
+func reapUntil(cmdPid int) {
+	for sig := range forwarded {
+		switch sig {
+		case syscall.SIGCHLD:
+			if ws, done := reap(cmdPid); done {
+				reportStatus(Status{WaitStatus: &ws})
+				os.Exit(0)
+			}
+		case syscall.SIGURG, syscall.SIGPIPE:
+			// SIGURG is the Go runtime's preemption signal.
+		default:
+			unix.Kill(cmdPid, sig.(syscall.Signal))
+		}
+	}
+}
+
+// reap collects every exited child and reports whether the command was
+// among them, with its wait status.
+func reap(cmdPid int) (syscall.WaitStatus, bool) {
+	var cmdStatus syscall.WaitStatus
+	found := false
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return cmdStatus, found
+		}
+		if pid == cmdPid {
+			cmdStatus, found = ws, true
+		}
+	}
+}
+
+// SetAutogroupNice sets the nice of the autogroup of task tid. The kernel
+// takes a bare number; it fails harmlessly where autogroup is disabled.
+func SetAutogroupNice(tid, n int) error {
+	return os.WriteFile("/proc/"+strconv.Itoa(tid)+"/autogroup", []byte(strconv.Itoa(n)), 0)
+}
