@@ -9,7 +9,6 @@ import (
 	"ctlfs/runtime/initproc"
 )
 
-
 func layerDir(stateDir, name string) string {
 	return filepath.Join(stateDir, "layers", name)
 }

@@ -7,8 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	goruntime "runtime"
+	"strconv"
 	"syscall"
 	"unsafe"
 
