@@ -385,3 +385,40 @@ func zombieChildren(t *testing.T, pid int) []string {
 	}
 	return zombies
 }
+
+// TestCrashDuringStart kills the supervisor while containers start and
+// checks that none of their processes survive it.
+func TestCrashDuringStart(t *testing.T) {
+	dir := t.TempDir()
+	mnt, state := filepath.Join(dir, "mnt"), filepath.Join(dir, "state")
+	names := []string{"s0", "s1", "s2", "s3"}
+	for round := range 10 {
+		s := startServerAt(t, mnt, state)
+		for _, name := range names {
+			os.Mkdir(s.path(name), 0o755)
+		}
+		var wg sync.WaitGroup
+		for _, name := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				os.WriteFile(s.path(name+"/cmd"), []byte("sleep 300"), 0)
+			}()
+		}
+		time.Sleep(time.Duration(round) * 2 * time.Millisecond)
+		s.kill()
+		wg.Wait()
+		for _, name := range names {
+			waitFor(t, name+"'s processes to die", func() bool {
+				return len(cgroupProcesses(t, name)) == 0
+			})
+		}
+	}
+	s := startServerAt(t, mnt, state)
+	for _, name := range names {
+		st := s.read(name + "/state")
+		if st != "created\n" && !strings.HasPrefix(st, "exited ") {
+			t.Errorf("%s/state = %q after the crashes", name, st)
+		}
+	}
+}
