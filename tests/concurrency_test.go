@@ -1,0 +1,119 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"ctlfs/experiment"
+)
+
+// TestConcurrentShells has many writers run mkdir, writes, reads and
+// rmdir at once on a few shared containers and checks that the tree
+// stays consistent and answers throughout.
+func TestConcurrentShells(t *testing.T) {
+	s := startServer(t)
+	names := []string{"x", "y", "z"}
+	ops := []func(name string) error{
+		func(n string) error { return os.Mkdir(s.path(n), 0o755) },
+		func(n string) error { return os.Remove(s.path(n)) },
+		func(n string) error { return writeValue(s, n+"/cmd", "sleep 0.2") },
+		func(n string) error { return writeValue(s, n+"/cmd", "sh -c 'echo hi; sleep 0.1'") },
+		func(n string) error { return writeValue(s, n+"/limits", "soft=32M pids=64") },
+		func(n string) error { return writeValue(s, n+"/ctl", "kill") },
+		func(n string) error { return writeValue(s, n+"/ctl", "stop 0.1") },
+		func(n string) error { return writeValue(s, n+"/ctl", "nice 3") },
+		func(n string) error { return writeValue(s, n+"/env", "A=1") },
+		func(n string) error { _, err := os.ReadFile(s.path(n + "/status")); return err },
+		func(n string) error { _, err := os.ReadFile(s.path(n + "/log")); return err },
+		func(n string) error { _, err := os.ReadFile(s.path("status")); return err },
+		func(n string) error {
+			return exec.Command("sh", "-c", "cd "+s.mnt+" && ls >/dev/null && cat "+n+"/state").Run()
+		},
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for range 150 {
+				op := ops[rng.IntN(len(ops))]
+				op(names[rng.IntN(len(names))]) // most fail: that is the point
+			}
+		}()
+	}
+	waitOrDump(t, s, &wg, 3*time.Minute)
+
+	// Every container listed has a valid state and can be ended and removed.
+	for _, name := range names {
+		if _, err := os.Stat(s.path(name)); err != nil {
+			continue
+		}
+		st := s.read(name + "/state")
+		valid := st == "created\n" || st == "running\n" || st == "stopping\n" ||
+			strings.HasPrefix(st, "exited ")
+		if !valid {
+			t.Errorf("%s/state = %q", name, st)
+		}
+		s.sh("echo kill > " + name + "/ctl")
+		s.waitState(name)
+		s.mustSh("rmdir " + name)
+	}
+	if ls := s.mustSh("ls"); ls != "ctl\nerr\nevents\nmonitor\nstatus\n" {
+		t.Errorf("containers left: %q", ls)
+	}
+	if entries, _ := os.ReadDir(s.cgroupDir()); countDirs(entries) > 0 {
+		t.Errorf("cgroups left: %v", entries)
+	}
+}
+
+func countDirs(entries []os.DirEntry) int {
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			n++
+		}
+	}
+	return n
+}
+
+// writeValue writes one value to a file of the tree, as echo does.
+func writeValue(s *server, name, value string) error {
+	return os.WriteFile(s.path(name), []byte(value+"\n"), 0)
+}
+
+func TestExperimentPreflight(t *testing.T) {
+	opts := experiment.DefaultOptions()
+	opts.Mount, opts.Out = filepath.Join(t.TempDir(), "none"), t.TempDir()
+	err := experiment.Run(context.Background(), "nice", opts, testWriter{t})
+	if !errors.Is(err, experiment.ErrNoTree) || !strings.Contains(err.Error(), "make serve") {
+		t.Errorf("no tree: err = %v, want ErrNoTree saying what to do", err)
+	}
+
+	s := startServer(t)
+	bare := filepath.Join(t.TempDir(), "rootfs")
+	if out, err := exec.Command("cp", "-al", rootfs(t), bare).CombinedOutput(); err != nil {
+		t.Fatalf("copy rootfs: %v: %s", err, out)
+	}
+	for _, w := range []string{"cpu_hog", "io_pulse", "memory_hog"} {
+		os.Remove(filepath.Join(bare, "usr/local/bin", w))
+	}
+	opts.Mount, opts.Rootfs = s.mnt, bare
+	for _, name := range experiment.Names() {
+		err := experiment.Run(context.Background(), name, opts, testWriter{t})
+		if !errors.Is(err, experiment.ErrWorkloadMissing) || !strings.Contains(err.Error(), "make rootfs") {
+			t.Errorf("%s without workloads: err = %v, want ErrWorkloadMissing saying what to do", name, err)
+		}
+	}
+	if ls := s.mustSh("ls"); ls != "ctl\nerr\nevents\nmonitor\nstatus\n" {
+		t.Errorf("failed experiments left containers: %q", ls)
+	}
+}
