@@ -78,7 +78,7 @@ fuzz:
 # fork+exec, unshare, bubblewrap, crun and runc (apt-get install -y crun
 # runc bubblewrap; a tool that is missing or fails is reported and
 # skipped). The report, Markdown tables with the machine, goes to stdout
-# and BENCH_DIR/results.md. With the defaults it takes about two minutes.
+# and BENCH_DIR/results.md. With the defaults it takes one to two minutes.
 BENCH_DIR       ?= $(BUILD_DIR)/bench
 # Options of ctlfsbench, such as BENCH_FLAGS='--iterations 1000'.
 BENCH_FLAGS     ?=

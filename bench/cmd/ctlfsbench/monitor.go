@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// benchResult is one result line of go test -bench.
+type benchResult struct {
+	name       string // without the GOMAXPROCS suffix
+	iterations int
+	metrics    map[string]float64 // value by unit, such as "ns/op"
+}
+
+// benchOutput is the parsed output of a go test -bench run.
+type benchOutput struct {
+	results  []benchResult
+	problems []string // --- FAIL and --- SKIP lines with their messages
+	passed   bool     // the run ended with PASS or ok
+}
+
+var gomaxprocsSuffix = regexp.MustCompile(`-[0-9]+$`)
+
+// parseBenchOutput parses the output of go test -bench or of a test
+// binary run with -test.bench.
+func parseBenchOutput(r io.Reader) (benchOutput, error) {
+	var out benchOutput
+	sc := bufio.NewScanner(r)
+	inProblem := false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "--- FAIL") || strings.HasPrefix(line, "--- SKIP") ||
+			strings.HasPrefix(line, "panic:"):
+			out.problems = append(out.problems, strings.TrimSpace(line))
+			inProblem = true
+		case inProblem && strings.HasPrefix(line, "    "):
+			out.problems = append(out.problems, strings.TrimSpace(line))
+		case line == "PASS" || strings.HasPrefix(line, "ok "):
+			out.passed = true
+			inProblem = false
+		case strings.HasPrefix(line, "Benchmark"):
+			inProblem = false
+			if res, ok := parseBenchLine(line); ok {
+				out.results = append(out.results, res)
+			}
+		default:
+			inProblem = false
+		}
+	}
+	return out, sc.Err()
+}
+
+// parseBenchLine parses a line such as
+// "BenchmarkRSS-2   20   37949 ns/op   168.0 tasks".
+func parseBenchLine(line string) (benchResult, bool) {
+	fields := strings.Fields(line)
+	if len(fields) < 4 || len(fields)%2 != 0 {
+		return benchResult{}, false
+	}
+	n, err := strconv.Atoi(fields[1])
+	if err != nil {
+		return benchResult{}, false
+	}
+	res := benchResult{
+		name:       gomaxprocsSuffix.ReplaceAllString(fields[0], ""),
+		iterations: n,
+		metrics:    map[string]float64{},
+	}
+	for i := 2; i+1 < len(fields); i += 2 {
+		v, err := strconv.ParseFloat(fields[i], 64)
+		if err != nil {
+			return benchResult{}, false
+		}
+		res.metrics[fields[i+1]] = v
+	}
+	return res, true
+}
+
+// find returns the results whose name starts with prefix.
+func (o benchOutput) find(prefix string) []benchResult {
+	var found []benchResult
+	for _, r := range o.results {
+		if strings.HasPrefix(r.name, prefix) {
+			found = append(found, r)
+		}
+	}
+	return found
+}
+
+func readMonitorResults(file, command string) section {
+	sec := section{title: "Memory monitor benchmarks (Go, package monitor)"}
+	if file == "" {
+		sec.note("not measured: no --monitor-results file")
+		return sec
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		sec.fail(err)
+		return sec
+	}
+	defer f.Close()
+	out, err := parseBenchOutput(f)
+	if err != nil {
+		sec.fail(fmt.Errorf("read %s: %w", file, err))
+		return sec
+	}
+
+	sec.text = []string{"BenchmarkOvershoot: a process touching anonymous pages at full speed " +
+		"against a 64 MiB hard limit; the overshoot is RSS in the limit event minus the limit. " +
+		"BenchmarkPageFaultCost: median time per page fault of an mmap, touch, munmap loop " +
+		"without a monitor (plain), and with the eBPF monitor far from (approx) and near (exact) a limit."}
+	if command != "" {
+		sec.text = append(sec.text, fmt.Sprintf("Run by make bench before the other parts: `%s`.", command))
+	}
+	sec.table = monitorTable(out)
+	for _, p := range out.problems {
+		sec.note("%s", p)
+	}
+	if !out.passed {
+		sec.fail(fmt.Errorf("monitor benchmarks did not end with PASS, see %s", file))
+	}
+	return sec
+}
+
+// monitorTable puts the overshoot, page-fault and RSS results in one
+// table of benchmark, metric, value and ratio.
+func monitorTable(out benchOutput) *table {
+	t := newTable("benchmark", "runs", "metric", "value", "ratio")
+	overshoots := out.find("BenchmarkOvershoot/")
+	var ebpf float64
+	for _, r := range overshoots {
+		if strings.HasSuffix(r.name, "/ebpf") {
+			ebpf = r.metrics["overshoot-KiB"]
+		}
+	}
+	for _, r := range overshoots {
+		n := strconv.Itoa(r.iterations)
+		mean := r.metrics["overshoot-KiB"]
+		t.add(r.name, n, "mean overshoot KiB", formatFloat(mean, 0), formatRatio(mean, ebpf)+" of ebpf")
+		t.add(r.name, n, "max overshoot KiB", formatFloat(r.metrics["max-overshoot-KiB"], 0), "")
+	}
+	for _, r := range out.find("BenchmarkPageFaultCost") {
+		n := strconv.Itoa(r.iterations)
+		for _, setup := range []string{"plain", "approx", "exact"} {
+			ratio := ""
+			if setup != "plain" {
+				ratio = formatFloat(r.metrics["ratio-"+setup], 3) + "x of plain"
+			}
+			t.add(r.name, n, "ns/fault "+setup, formatFloat(r.metrics["ns/fault-"+setup], 0), ratio)
+		}
+	}
+	for _, r := range out.find("BenchmarkRSS") {
+		n := strconv.Itoa(r.iterations)
+		t.add(r.name, n, "ns per RSS read", formatFloat(r.metrics["ns/op"], 0),
+			fmt.Sprintf("%s tasks on the host", formatFloat(r.metrics["tasks"], 0)))
+	}
+	return t
+}
