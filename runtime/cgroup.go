@@ -252,17 +252,21 @@ func (cg *cgroup) destroy() error {
 		unix.Close(cg.fd)
 		cg.fd = -1
 	}
+	// The last tasks leave the cgroup shortly after their exit is
+	// reported, so retry with a growing pause, 2 s in all at most.
 	var err error
-	for range 400 {
+	pause := 50 * time.Microsecond
+	for deadline := time.Now().Add(2 * time.Second); ; {
 		err = unix.Rmdir(cg.path)
 		if err == nil || errors.Is(err, syscall.ENOENT) {
 			return cg.groups.remove()
 		}
-		if !errors.Is(err, syscall.EBUSY) {
+		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
 			break
 		}
 		cg.kill()
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, 10*time.Millisecond)
 	}
 	return fmt.Errorf("remove cgroup %s: %w", cg.path, err)
 }

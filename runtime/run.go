@@ -51,6 +51,7 @@ func (c *Container) startLocked(argv []string) error {
 	if c.state.Running() {
 		return fmt.Errorf("start %s: %w", c.name, ErrBusy)
 	}
+	begin := time.Now()
 	rootfs := c.effectiveRootfs()
 	if rootfs == "" {
 		return fmt.Errorf("start %s: no rootfs, write one to rootfs or start the supervisor with --rootfs: %w",
@@ -87,7 +88,8 @@ func (c *Container) startLocked(argv []string) error {
 	c.state = State{Phase: Running, PID: r.pid, Started: time.Now()}
 	c.persistLocked()
 	c.emit("started", "pid="+strconv.Itoa(r.pid))
-	c.sup.log.Info("container started", "container", c.name, "pid", r.pid, "cmd", argv)
+	c.sup.log.Info("container started", "container", c.name, "pid", r.pid, "cmd", argv,
+		"took", time.Since(begin))
 	return nil
 }
 
@@ -114,7 +116,9 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	cmd.Stdin = p.devNull
 	cmd.Stdout, cmd.Stderr = p.logW, p.logW
 	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR}
-	cmd.Env = []string{}
+	// One thread runs the init's work; more only cost start time and
+	// memory, which counts against the container.
+	cmd.Env = []string{"GOMAXPROCS=1"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  namespaceFlags(cfg.NewNet),
 		Setsid:      true,
@@ -218,6 +222,7 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	<-r.reports
 	status := r.final
 	initErr := r.cmd.Wait()
+	exited := time.Now()
 	<-logDrained
 	r.stopKillTimer()
 	r.unwatchMemory()
@@ -225,6 +230,7 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	if err := r.cg.destroy(); err != nil {
 		c.sup.log.Error("remove cgroup", "container", c.name, "err", err)
 	}
+	c.sup.log.Debug("container cleaned up", "container", c.name, "took", time.Since(exited))
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
