@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -119,4 +120,27 @@ func median(values []float64) float64 {
 	sorted := slices.Clone(values)
 	slices.Sort(sorted)
 	return sorted[len(sorted)/2]
+}
+
+// BenchmarkRSS measures RSS of the eBPF monitor, which runs the task
+// iterator over every task of the host on each call. ns/op grows with the
+// number of tasks on the machine, which the tasks metric reports.
+func BenchmarkRSS(b *testing.B) {
+	m := openEBPF(b)
+	cg := newCgroup(b)
+	if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
+		b.Fatal(err)
+	}
+	h := startHelper(b, cg, helperSteps, "")
+	h.setResident(b, 16<<20)
+	tasks, err := filepath.Glob("/proc/[0-9]*/task/[0-9]*")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := m.RSS(cg.id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(tasks)), "tasks")
 }

@@ -30,6 +30,7 @@ const maxCPUs = 4096
 type ebpfMonitor struct {
 	objs        rssObjects
 	links       []link.Link
+	syncIter    *link.Iter // sync_mms, also in links
 	reader      *ringbuf.Reader
 	pageShift   uint
 	marginBytes uint64
@@ -125,6 +126,11 @@ func (m *ebpfMonitor) attach() error {
 		return fmt.Errorf("attach tp_btf/rss_stat: %w: %w", ErrNotSupported, err)
 	}
 	m.links = append(m.links, rss)
+	m.syncIter, err = link.AttachIter(link.IterOptions{Program: m.objs.SyncMms})
+	if err != nil {
+		return fmt.Errorf("attach task iterator: %w: %w", ErrNotSupported, err)
+	}
+	m.links = append(m.links, m.syncIter)
 	m.reader, err = ringbuf.NewReader(m.objs.Events)
 	if err != nil {
 		return fmt.Errorf("open ring buffer: %w: %w", ErrNotSupported, err)
@@ -162,7 +168,7 @@ func (m *ebpfMonitor) Kind() string { return "ebpf" }
 
 func (m *ebpfMonitor) Describe() string {
 	s := fmt.Sprintf("ebpf: tp_btf/rss_stat attached; "+
-		"approximate counters (fbc->count) away from limits, exact per-CPU sums within %d KiB of a limit (%d possible CPUs)",
+		"approximate counters (fbc->count) away from limits, exact per-CPU sums within %d KiB of a limit and on RSS reads (%d possible CPUs)",
 		m.marginBytes>>10, m.cpus)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -201,7 +207,7 @@ func (m *ebpfMonitor) Watch(cgroup uint64, path string, l Limits) error {
 	if err := m.writeConfig(); err != nil {
 		return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
 	}
-	if err := m.seed(); err != nil {
+	if err := m.syncMMs(); err != nil {
 		return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
 	}
 	return nil
@@ -225,15 +231,12 @@ func (m *ebpfMonitor) writeConfig() error {
 	return nil
 }
 
-// seed runs the task iterator, which charges the processes already in
-// watched cgroups. Callers hold m.mu.
-func (m *ebpfMonitor) seed() error {
-	it, err := link.AttachIter(link.IterOptions{Program: m.objs.SeedMms})
-	if err != nil {
-		return fmt.Errorf("attach task iterator: %w", err)
-	}
-	defer it.Close()
-	r, err := it.Open()
+// syncMMs runs the task iterator sync_mms, which charges the processes
+// already in watched cgroups and replaces the charged values of every
+// address space of watched cgroups with exact per-CPU sums. It walks all
+// tasks of the host. Callers hold m.mu.
+func (m *ebpfMonitor) syncMMs() error {
+	r, err := m.syncIter.Open()
 	if err != nil {
 		return fmt.Errorf("open task iterator: %w", err)
 	}
@@ -251,6 +254,12 @@ func (m *ebpfMonitor) SetLimits(cgroup uint64, l Limits) error {
 	if !ok {
 		return fmt.Errorf("set limits of cgroup %d: %w", cgroup, ErrNotWatched)
 	}
+	// The exact re-sync runs before the new limits are in place, so a
+	// crossing it finds is reported once, against the old limits, and
+	// the comparison below starts from exact values.
+	if err := m.syncMMs(); err != nil {
+		return fmt.Errorf("set limits of cgroup %d: %w", cgroup, err)
+	}
 	if err := m.objs.CgroupLimits.Put(cgroup, m.limitsValue(l, w.level)); err != nil {
 		return fmt.Errorf("set limits of cgroup %d: update limits map: %w", cgroup, err)
 	}
@@ -262,8 +271,9 @@ func (m *ebpfMonitor) SetLimits(cgroup uint64, l Limits) error {
 	if err != nil {
 		return fmt.Errorf("set limits of cgroup %d: %w", cgroup, err)
 	}
-	// The BPF program reports crossings caused by allocations only. A
-	// lowered limit that the RSS already exceeds is reported here.
+	// The BPF program reports a crossing only when the charged RSS rises,
+	// on an allocation or in syncMMs. A lowered limit that the RSS
+	// already exceeds is reported here.
 	// NOTE: an allocation that crosses the new limit between the map
 	// update and the read above is reported twice.
 	for _, ev := range limitEvents(cgroup, rss, old, l) {
@@ -346,6 +356,19 @@ func (m *ebpfMonitor) RSS(cgroup uint64) (uint64, error) {
 	defer m.mu.Unlock()
 	if _, ok := m.watched[cgroup]; !ok {
 		return 0, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, ErrNotWatched)
+	}
+	// Away from limits the BPF program charges fbc->count of each mm
+	// counter, which lags the exact value by up to percpu_counter_batch
+	// pages per CPU and counter (768 KiB per process with 2 possible
+	// CPUs), and an idle process keeps that lag. VmRSS has been the exact
+	// per-CPU sum since Linux 6.16 (commit 82241a83cd15, also in stable
+	// kernels), so a shell with a few children read 2% below the sum of
+	// their VmRSS. Exact sums on every page fault would cost each fault
+	// O(possible CPUs) reads. syncMMs re-reads the exact sums of every mm
+	// of the watched cgroups once per call instead, and RSS returns their
+	// total.
+	if err := m.syncMMs(); err != nil {
+		return 0, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, err)
 	}
 	rss, err := m.rss(cgroup)
 	if err != nil {

@@ -26,7 +26,7 @@ const helperEnv = "CTLFS_MONITOR_HELPER"
 const (
 	// helperSteps reads lines "SIZE" from stdin, makes SIZE bytes of
 	// anonymous memory resident (touching or releasing pages) and prints
-	// "ok".
+	// "ok". The line "exec" makes it exec sleep(1) for an hour instead.
 	helperSteps = "steps"
 	// helperHog touches anonymous pages at full speed up to the byte
 	// count in its first argument, then prints "done" and sleeps.
@@ -60,6 +60,13 @@ func runHelper(mode, arg string) error {
 		resident := 0
 		sc := bufio.NewScanner(os.Stdin)
 		for sc.Scan() {
+			if strings.TrimSpace(sc.Text()) == "exec" {
+				path, err := exec.LookPath("sleep")
+				if err != nil {
+					return err
+				}
+				return unix.Exec(path, []string{"sleep", "3600"}, os.Environ())
+			}
 			size, err := strconv.Atoi(strings.TrimSpace(sc.Text()))
 			if err != nil || size < 0 || size > helperRegion {
 				return fmt.Errorf("invalid size %q", sc.Text())
@@ -198,6 +205,25 @@ func startHelper(tb testing.TB, cg testCgroup, mode, arg string) *helper {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", arg)
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+	return startProcess(tb, cg, cmd)
+}
+
+// startShell runs script with /bin/sh -c inside the cgroup. In the script
+// "$0" is the test binary, and the environment selects the steps helper
+// mode, so `"$0" -test.run=^$ steps` starts a steps helper that reads the
+// shell's stdin and writes to its stdout.
+func startShell(tb testing.TB, cg testCgroup, script string) *helper {
+	tb.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script, os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"="+helperSteps)
+	return startProcess(tb, cg, cmd)
+}
+
+// startProcess starts cmd inside the cgroup (outside any test cgroup when
+// cg.path is empty) with pipes to its stdin and stdout, and kills it at
+// the end of the test.
+func startProcess(tb testing.TB, cg testCgroup, cmd *exec.Cmd) *helper {
+	tb.Helper()
 	cmd.Stderr = os.Stderr
 
 	if cg.path != "" {
@@ -261,6 +287,14 @@ func (h *helper) setResident(tb testing.TB, size int) {
 	}
 }
 
+// execSleep makes the steps helper exec sleep(1).
+func (h *helper) execSleep(tb testing.TB) {
+	tb.Helper()
+	if _, err := fmt.Fprintln(h.stdin, "exec"); err != nil {
+		tb.Fatalf("write to helper: %v", err)
+	}
+}
+
 // waitExit waits for the helper to exit and returns its wait status.
 func (h *helper) waitExit(tb testing.TB, timeout time.Duration) syscall.WaitStatus {
 	tb.Helper()
@@ -282,6 +316,33 @@ func (h *helper) alive() bool {
 		return false
 	default:
 		return true
+	}
+}
+
+// waitForCommand waits up to 5 seconds until n processes of the cgroup
+// run a program named command, going by /proc/PID/comm.
+func waitForCommand(tb testing.TB, cg testCgroup, command string, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		pids, err := cgroupPIDs(cg.path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		found := 0
+		for _, pid := range pids {
+			comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+			if err == nil && strings.TrimSpace(string(comm)) == command {
+				found++
+			}
+		}
+		if found == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d processes of cgroup %s run %s after 5s, expected %d", found, cg.path, command, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"errors"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -131,7 +132,9 @@ func TestRSSMatchesVmRSS(t *testing.T) {
 	})
 }
 
-func checkRSS(t *testing.T, m Monitor, cg testCgroup) {
+// checkRSS compares the RSS of the cgroup with the sum of VmRSS of its
+// processes and returns the RSS.
+func checkRSS(t *testing.T, m Monitor, cg testCgroup) uint64 {
 	t.Helper()
 	got, err := m.RSS(cg.id)
 	if err != nil {
@@ -145,6 +148,41 @@ func checkRSS(t *testing.T, m Monitor, cg testCgroup) {
 	if uint64(diff)*100 > want {
 		t.Errorf("RSS = %d KiB, sum of VmRSS = %d KiB: more than 1%% apart", got/kib, want/kib)
 	}
+	return got
+}
+
+func TestRSSSumsProcesses(t *testing.T) {
+	if _, err := exec.LookPath("sleep"); err != nil {
+		t.Skipf("needs sleep(1): %v", err)
+	}
+	forEachKind(t, func(t *testing.T, k kindCase) {
+		m := k.open(t)
+		cg := newCgroup(t)
+		if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
+			t.Fatal(err)
+		}
+		// A shell with two idle children and a third that holds memory,
+		// like the process tree of a container. Small idle processes are
+		// where approximate per-CPU counters are furthest off.
+		h := startShell(t, cg, `sleep 3600 & sleep 3600 & "$0" -test.run=^$ steps; sleep 3600`)
+		const held = 32 * mib
+		h.setResident(t, held)
+		waitForCommand(t, cg, "sleep", 2)
+		time.Sleep(k.settle)
+		before := checkRSS(t, m, cg)
+
+		// exec releases the helper's address space, buffer included, and
+		// charges the much smaller one of sleep.
+		h.execSleep(t)
+		waitForCommand(t, cg, "sleep", 3)
+		time.Sleep(k.settle)
+		after := checkRSS(t, m, cg)
+		if after+held > before {
+			t.Errorf("RSS = %d KiB after exec, %d KiB before: expected a drop of at least the %d KiB the helper held",
+				after/kib, before/kib, held/kib)
+		}
+		t.Logf("%s: RSS %d KiB before exec, %d KiB after", k.name, before/kib, after/kib)
+	})
 }
 
 func TestHardLimitKills(t *testing.T) {

@@ -60,7 +60,7 @@ const (
 	rssMapMms              = "mms"
 	rssMapWatchConfig      = "watch_config"
 	rssProgOnRssStat       = "on_rss_stat"
-	rssProgSeedMms         = "seed_mms"
+	rssProgSyncMms         = "sync_mms"
 	rssVarCpuOffset        = "cpu_offset"
 	rssVarCpuOffsetsReady  = "cpu_offsets_ready"
 	rssVarExactMarginPages = "exact_margin_pages"
@@ -113,7 +113,7 @@ type rssSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type rssProgramSpecs struct {
 	OnRssStat *ebpf.ProgramSpec `ebpf:"on_rss_stat"`
-	SeedMms   *ebpf.ProgramSpec `ebpf:"seed_mms"`
+	SyncMms   *ebpf.ProgramSpec `ebpf:"sync_mms"`
 }
 
 // rssMapSpecs contains maps before they are loaded into the kernel.
@@ -198,13 +198,13 @@ type rssVariables struct {
 // It can be passed to loadRssObjects or ebpf.CollectionSpec.LoadAndAssign.
 type rssPrograms struct {
 	OnRssStat *ebpf.Program `ebpf:"on_rss_stat"`
-	SeedMms   *ebpf.Program `ebpf:"seed_mms"`
+	SyncMms   *ebpf.Program `ebpf:"sync_mms"`
 }
 
 func (p *rssPrograms) Close() error {
 	return _RssClose(
 		p.OnRssStat,
-		p.SeedMms,
+		p.SyncMms,
 	)
 }
 

@@ -96,6 +96,7 @@ struct task_struct {
 	unsigned int flags;
 	int pid;
 	int tgid;
+	struct task_struct *group_leader;
 	struct mm_struct *mm;
 	struct css_set *cgroups;
 } __attribute__((preserve_access_index));
@@ -117,6 +118,11 @@ volatile const __u32 nr_cpus = 1;
 // Distance in pages from a limit inside which the exact counter sum is
 // used. It bounds the error of fbc->count for one mm: three counters,
 // each off by less than percpu_counter_batch pages on every CPU.
+// NOTE: only the mm that has the event is re-summed. The other mms of the
+// cgroup keep the error of their last event until sync_mms runs. In a
+// container of several processes the checked total can therefore be below
+// the exact one by up to this margin for each other process (768 KiB each
+// with 2 possible CPUs). A hard limit can be overshot by as much.
 volatile const __s64 exact_margin_pages = 0;
 
 // Per-CPU offsets (__per_cpu_offset[cpu]), computed once; see
@@ -541,11 +547,21 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	return 0;
 }
 
-// Task iterator run by Watch so that processes already in a cgroup are
-// charged before their next page fault. It visits one task per thread
-// group; threads share the mm of their leader.
+// Task iterator run by Watch, SetLimits and RSS (see syncMMs in ebpf.go). It
+// charges the address spaces of processes already in watched cgroups, so
+// they count before their next page fault, and it replaces the charged
+// values of every address space it visits with exact per-CPU sums.
+//
+// The re-sync is what makes RSS exact. Away from limits on_rss_stat
+// charges fbc->count, which lags the exact value by what sits in the
+// per-CPU slots: less than percpu_counter_batch pages per CPU and
+// counter. The lag stays until the mm's next rss_stat event, which for an
+// idle process (a shell, a sleep) may never come. VmRSS in
+// /proc/PID/status has been the exact sum since Linux 6.16
+// (get_mm_counter_sum() in task_mem(), commit 82241a83cd15, also in
+// stable kernels). Before that it was fbc->count.
 SEC("iter/task")
-int seed_mms(struct bpf_iter__task *ctx)
+int sync_mms(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
 	__u32 zero = 0;
@@ -554,32 +570,40 @@ int seed_mms(struct bpf_iter__task *ctx)
 	struct mm_entry *entry;
 
 	compute_cpu_offsets();
-	if (!task)
-		return 0;
-	if (task->pid != task->tgid || (task->flags & PF_KTHREAD))
+	if (!task || (task->flags & PF_KTHREAD))
 		return 0;
 	mm = task->mm;
 	if (!mm)
 		return 0;
+	// The iterator visits every thread. Threads share the mm of their
+	// group leader, so only the leader syncs it, unless the leader has
+	// exited (its mm is NULL) while other threads run on.
+	if (task->pid != task->tgid && BPF_CORE_READ(task, group_leader, mm) == mm)
+		return 0;
 	cfg = bpf_map_lookup_elem(&watch_config, &zero);
 	if (!cfg || cfg->watched == 0)
 		return 0;
-	__u64 cgroup = owner_cgroup(mm, cfg);
-	if (!cgroup)
-		return 0;
 
 	__u64 key = (__u64)mm;
-	struct mm_entry fresh = {.cgroup = cgroup};
-	if (bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST))
-		return 0;
 	entry = bpf_map_lookup_elem(&mms, &key);
-	if (!entry)
-		return 0;
+	if (!entry) {
+		__u64 cgroup = owner_cgroup(mm, cfg);
+		if (!cgroup)
+			return 0;
+		struct mm_entry fresh = {.cgroup = cgroup};
+		// An entry that on_rss_stat added in the meantime is synced
+		// below as well.
+		bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST);
+		entry = bpf_map_lookup_elem(&mms, &key);
+		if (!entry)
+			return 0;
+	}
 	// curr false selects the exact sum, and an mm with no resident pages
-	// is not kept.
+	// is not kept. A limit that the exact sum crosses is reported with
+	// PID 0 and without a kill, like a crossing found by SetLimits.
 	account(mm, entry, MM_ANONPAGES, true, task, false);
 	// NOTE: an mm whose last user exits while the iterator runs can be
-	// seeded after its teardown already zeroed the counters. Checking
+	// synced after its teardown already zeroed the counters. Checking
 	// mm_users again narrows that window but does not close it.
 	if (BPF_CORE_READ(mm, mm_users.counter) == 0)
 		discharge(key);
