@@ -179,7 +179,20 @@ func (m *ebpfMonitor) Describe() string {
 	if v := m.objs.LostEvents; v != nil && v.Get(&lost) == nil && lost > 0 {
 		s += fmt.Sprintf("; %d events dropped because the ring buffer was full", lost)
 	}
-	return s
+	return s + fmt.Sprintf("; watching %d cgroups, %d limit and %d usage entries, %d address spaces",
+		len(m.watched), countEntries(m.objs.CgroupLimits), countEntries(m.objs.CgroupUsage),
+		countEntries(m.objs.Mms))
+}
+
+// countEntries returns the number of entries of a hash map, so that a
+// leak of map entries shows in Describe.
+func countEntries(m *ebpf.Map) int {
+	var key, value []byte
+	n := 0
+	for it := m.Iterate(); it.Next(&key, &value); {
+		n++
+	}
+	return n
 }
 
 func (m *ebpfMonitor) Events() <-chan Event { return m.events }

@@ -68,7 +68,10 @@ func (m *procMonitor) Describe() string {
 	if m.reason != "" {
 		s += m.reason + "; "
 	}
-	return s + fmt.Sprintf("polling cgroup.procs and /proc/PID/status every %v", m.interval)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return s + fmt.Sprintf("polling cgroup.procs and /proc/PID/status every %v; watching %d cgroups",
+		m.interval, len(m.watched))
 }
 
 func (m *procMonitor) Events() <-chan Event { return m.events }

@@ -294,6 +294,11 @@ func TestManyContainersNoLeaks(t *testing.T) {
 			t.Errorf("cgroup left: %s", e.Name())
 		}
 	}
+	mon := s.read("monitor")
+	if !strings.Contains(mon, "watching 0 cgroups") ||
+		strings.HasPrefix(mon, "ebpf") && !strings.Contains(mon, " 0 limit and 0 usage entries, 0 address spaces") {
+		t.Errorf("monitor keeps entries after every container was removed: %s", mon)
+	}
 	for _, dir := range []string{"logs", "layers", "containers"} {
 		if n := countEntries(t, filepath.Join(s.stateDir, dir)); n > 0 {
 			t.Errorf("%d entries left in %s", n, dir)
