@@ -150,12 +150,7 @@ func (c *Container) SetCommand(line string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.startLocked(argv); err != nil {
-		return err
-	}
-	c.cmdline = line
-	c.persistLocked()
-	return nil
+	return c.startLocked(line, argv)
 }
 
 // Start runs the command again with the current settings. It fails with
@@ -166,7 +161,7 @@ func (c *Container) Start() error {
 	if c.argv == nil {
 		return fmt.Errorf("start %s: no command set, write one to cmd: %w", c.name, ErrInvalid)
 	}
-	return c.startLocked(c.argv)
+	return c.startLocked(c.cmdline, c.argv)
 }
 
 // Limits returns the container's limits.

@@ -31,7 +31,7 @@ type run struct {
 	ready chan struct{}
 	// final is the init's last report.
 	final initproc.Status
-	// reports is closed when the init has no more to say.
+	// reports is closed after the init's last report.
 	reports chan struct{}
 	deathW  *os.File // held open while the supervisor lives
 	// autogroup is set when there is no cpu cgroup, so nice must be set
@@ -43,8 +43,9 @@ type run struct {
 	killDeadline time.Time   // guarded by mu; when killTimer fires
 }
 
-// startLocked starts the container with argv. The caller holds c.mu.
-func (c *Container) startLocked(argv []string) error {
+// startLocked starts the container with the command line and its words.
+// The caller holds c.mu.
+func (c *Container) startLocked(line string, argv []string) error {
 	if c.removed {
 		return fmt.Errorf("start %s: container was removed: %w", c.name, ErrNotFound)
 	}
@@ -52,36 +53,17 @@ func (c *Container) startLocked(argv []string) error {
 		return fmt.Errorf("start %s: %w", c.name, ErrBusy)
 	}
 	begin := time.Now()
-	rootfs := c.effectiveRootfs()
-	if rootfs == "" {
-		return fmt.Errorf("start %s: no rootfs, write one to rootfs or start the supervisor with --rootfs: %w",
-			c.name, ErrNotFound)
-	}
-	if err := checkRootfs(rootfs); err != nil {
-		return err
-	}
-	prog, err := lookProgram(rootfs, argv[0])
+	cfg, err := c.initConfigLocked(argv)
 	if err != nil {
 		return err
-	}
-	if strings.ContainsAny(rootfs, ",:") {
-		return fmt.Errorf("rootfs %q: overlayfs cannot use a path with ',' or ':': %w",
-			rootfs, ErrInvalid)
-	}
-	layer, err := prepareLayer(c.sup.cfg.StateDir, c.name)
-	if err != nil {
-		return err
-	}
-	cfg := initproc.Config{
-		Name: c.name, Rootfs: rootfs, Layer: layer, Path: prog, Argv: argv,
-		Env: containerEnv(c.name, c.env), Nice: c.nice, NewNet: c.net == NetNone,
 	}
 	r, err := c.spawn(cfg)
 	if err != nil {
 		c.sup.log.Error("start container", "container", c.name, "err", err)
 		return err
 	}
-	c.argv = argv
+
+	c.cmdline, c.argv = line, argv
 	c.run = r
 	c.reason = ""
 	c.exited = make(chan struct{})
@@ -91,6 +73,37 @@ func (c *Container) startLocked(argv []string) error {
 	c.sup.log.Info("container started", "container", c.name, "pid", r.pid, "cmd", argv,
 		"took", time.Since(begin))
 	return nil
+}
+
+// initConfigLocked checks the rootfs, finds the program in it, prepares
+// the writable layer and returns what the init needs. The caller holds
+// c.mu.
+func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
+	rootfs := c.effectiveRootfs()
+	if rootfs == "" {
+		return initproc.Config{}, fmt.Errorf(
+			"start %s: no rootfs, write one to rootfs or start the supervisor with --rootfs: %w",
+			c.name, ErrNotFound)
+	}
+	if err := checkRootfs(rootfs); err != nil {
+		return initproc.Config{}, err
+	}
+	prog, err := lookProgram(rootfs, argv[0])
+	if err != nil {
+		return initproc.Config{}, err
+	}
+	if strings.ContainsAny(rootfs, ",:") {
+		return initproc.Config{}, fmt.Errorf(
+			"rootfs %q: overlayfs cannot use a path with ',' or ':': %w", rootfs, ErrInvalid)
+	}
+	layer, err := prepareLayer(c.sup.cfg.StateDir, c.name)
+	if err != nil {
+		return initproc.Config{}, err
+	}
+	return initproc.Config{
+		Name: c.name, Rootfs: rootfs, Layer: layer, Path: prog, Argv: argv,
+		Env: containerEnv(c.name, c.env), Nice: c.nice, NewNet: c.net == NetNone,
+	}, nil
 }
 
 // spawn creates the cgroup and pipes and starts the init in new PID, UTS,
@@ -329,7 +342,7 @@ func (r *run) terminate(grace time.Duration) {
 	deadline := time.Now().Add(grace)
 	if r.killTimer != nil {
 		if !deadline.Before(r.killDeadline) {
-			return // an earlier stop's deadline stands unless this one is sooner
+			return // an earlier stop's deadline is kept unless this one is sooner
 		}
 		r.killTimer.Stop()
 	}

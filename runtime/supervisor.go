@@ -207,8 +207,8 @@ func (s *Supervisor) MonitorStatus() string { return s.mon.Describe() }
 // Logger returns the supervisor's logger.
 func (s *Supervisor) Logger() *slog.Logger { return s.log }
 
-// RequestShutdown asks the owner of the supervisor to shut it down; it
-// closes the channel that ShutdownRequested returns.
+// RequestShutdown closes the channel that ShutdownRequested returns, on
+// which the owner of the supervisor waits to shut it down.
 func (s *Supervisor) RequestShutdown() {
 	s.shutdownOnce.Do(func() { close(s.shutdownReq) })
 }

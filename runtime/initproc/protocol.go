@@ -9,7 +9,7 @@ import "syscall"
 
 // Arg is the first argument with which the supervisor re-executes its
 // own binary as a container's init, when no ctlfs-init binary is
-// installed beside it; main must call Run when it sees it.
+// installed beside it; main must call Run when it finds it.
 const Arg = "__ctlfs_init"
 
 // Descriptors the init inherits besides 0-2.
@@ -19,7 +19,7 @@ const (
 	DeathFD  = 5 // read end: end of file means the supervisor died
 )
 
-// Config is what the supervisor tells the init about its container.
+// Config describes a container to its init.
 type Config struct {
 	Name   string   // hostname
 	Rootfs string   // host path of the root filesystem
@@ -29,7 +29,7 @@ type Config struct {
 	Argv   []string // its arguments, Argv[0] as written
 	Env    []string
 	Nice   int
-	// Autogroup asks the init to set the nice of the command's autogroup,
+	// Autogroup makes the init set the nice of the command's autogroup,
 	// because the container has no cpu cgroup to carry its weight.
 	Autogroup bool
 }
@@ -37,13 +37,13 @@ type Config struct {
 // Status is a report of the init: first Ready, once it catches
 // signals, then the end of the command.
 type Status struct {
-	// Ready says the init now catches signals. Before, a signal from the
+	// Ready reports that the init now catches signals. Before, a signal from the
 	// supervisor other than SIGKILL would be lost: the kernel drops it for
 	// a PID namespace's init that has no handler for it.
 	Ready bool `json:",omitempty"`
 	// WaitStatus is the command's raw wait status, when it ran.
 	WaitStatus *syscall.WaitStatus `json:",omitempty"`
-	// Error says why the command could not start; Code is then the exit
+	// Error is why the command could not start; Code is then the exit
 	// code to report (126 or 127).
 	Error string `json:",omitempty"`
 	Code  int    `json:",omitempty"`
