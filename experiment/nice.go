@@ -31,7 +31,8 @@ func runNice(s *session) (*Result, error) {
 	if err := s.waitNice(tasks); err != nil {
 		return nil, err
 	}
-	if err := s.collectNice(tasks); err != nil {
+	stamped, err := s.collectNice(tasks)
+	if err != nil {
 		return nil, err
 	}
 	analysis, err := analyzeNice(tasks[0].cpu, tasks[1].cpu,
@@ -39,7 +40,7 @@ func runNice(s *session) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.reportNice(tasks, analysis)
+	return s.reportNice(tasks, analysis, stamped)
 }
 
 // startNice creates both containers on one CPU, writes their nice values
@@ -99,9 +100,14 @@ func (s *session) printNice(tasks []*niceTask) {
 }
 
 // collectNice saves and parses each log and places each run on a common
-// time axis whose zero is the earlier start.
-func (s *session) collectNice(tasks []*niceTask) error {
+// time axis whose zero is the earlier started event. When every line of
+// both logs has an at= stamp, each line sits at its own stamp, and it
+// returns true. Otherwise each run's t= offsets are added to its started
+// event, which misplaces a run by the delay between that event and the
+// process's own start.
+func (s *session) collectNice(tasks []*niceTask) (bool, error) {
 	starts := make([]time.Time, len(tasks))
+	stamped := true
 	for i, task := range tasks {
 		var err error
 		task.run, starts[i], err = s.collectCPUHog(task.name)
@@ -109,17 +115,22 @@ func (s *session) collectNice(tasks []*niceTask) error {
 			err = requireDone(task.name, task.run)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
+		stamped = stamped && task.run.stamped()
 	}
 	origin := starts[0]
 	if starts[1].Before(origin) {
 		origin = starts[1]
 	}
 	for i, task := range tasks {
-		task.cpu = cpuSeries(task.run.Samples, starts[i].Sub(origin).Seconds())
+		if stamped {
+			task.cpu = stampedCPUSeries(task.run.Samples, float64(origin.UnixNano())/1e9)
+		} else {
+			task.cpu = cpuSeries(task.run.Samples, starts[i].Sub(origin).Seconds())
+		}
 	}
-	return nil
+	return stamped, nil
 }
 
 // collectCPUHog saves and parses the log of a cpu_hog container and
@@ -153,6 +164,7 @@ type niceAnalysis struct {
 	PredictedEndA          float64 // seconds since the first start
 	PredictedEndB          float64
 	OverlapFrom, OverlapTo float64 // while both ran, seconds since the first start
+	CoveredA, CoveredB     float64 // seconds of the overlap that each rate rests on
 	ShareA, ShareB         float64 // measured over the overlap
 	Busy                   float64 // CPU seconds of both per wall second, over the overlap
 	EndA, EndB             float64 // measured, seconds since the first start
@@ -160,7 +172,28 @@ type niceAnalysis struct {
 }
 
 // analyzeNice computes the shares of a and b, cumulative CPU seconds over
-// time, while both ran, in one-second steps and over the whole overlap.
+// time, while both ran, over the whole overlap and in one-second steps.
+// Each series begins with its start point (T, 0), as cpuSeries and
+// stampedCPUSeries build it, followed by one point per cpu_hog line.
+//
+// The overlap runs from the later of the two first lines to the earlier of
+// the two last (done) lines. So no run's first interval, from its start to
+// its first line, counts, because under load it can include a wait for the
+// first slice of CPU. Each run's rate is its CPU gain over
+// its own intervals between consecutive lines that lie wholly inside the
+// overlap, divided by their length, and a's share is rateA / (rateA +
+// rateB). An interval that crosses an end of the overlap mixes the rate
+// while both ran with the rate while running alone, so it is left out.
+// For example, let a finish in the middle of a one-second interval of b,
+// in which b gains 0.05 CPU-s before and 0.5 after. Interpolating b at a's
+// end would credit b with 0.275 CPU-s where it gained 0.05, which moves
+// the shares of 10 CPU-s runs at nice -5 and 5 by about 2 points. The two
+// rates rest on windows that can differ by up to one line interval at
+// each end, which matters only if the load on the CPU changes there.
+//
+// The one-second steps interpolate both series and are for the plot and
+// the table only. The step at each end of the overlap can show such a
+// mixed rate.
 func analyzeNice(a, b series, niceA, niceB int, cpuSeconds float64) (niceAnalysis, error) {
 	var an niceAnalysis
 	var err error
@@ -169,19 +202,26 @@ func analyzeNice(a, b series, niceA, niceB int, cpuSeconds float64) (niceAnalysi
 		return an, err
 	}
 	an.PredictedEndA, an.PredictedEndB = PredictFinish(cpuSeconds, an.PredictedA, an.PredictedB)
-	if len(a) == 0 || len(b) == 0 {
+	if len(a) < 2 || len(b) < 2 {
 		return an, fmt.Errorf("analyze nice: no CPU samples")
 	}
 	an.EndA, an.EndB = a.end(), b.end()
-	an.OverlapFrom, an.OverlapTo = max(a[0].T, b[0].T), min(an.EndA, an.EndB)
+	an.OverlapFrom, an.OverlapTo = max(a[1].T, b[1].T), min(an.EndA, an.EndB)
 	if an.OverlapTo <= an.OverlapFrom {
 		return an, fmt.Errorf("analyze nice: the runs did not overlap (%.2f s to %.2f s)",
 			an.OverlapFrom, an.OverlapTo)
 	}
-	an.ShareA = share(a, b, an.OverlapFrom, an.OverlapTo)
+	var rateA, rateB float64
+	rateA, an.CoveredA = a.rateWithin(an.OverlapFrom, an.OverlapTo)
+	rateB, an.CoveredB = b.rateWithin(an.OverlapFrom, an.OverlapTo)
+	if an.CoveredA == 0 || an.CoveredB == 0 || rateA+rateB <= 0 {
+		return an, fmt.Errorf("analyze nice: the overlap from %.2f s to %.2f s contains no "+
+			"interval between two lines of each run in which either gained CPU time; "+
+			"run with a larger -seconds", an.OverlapFrom, an.OverlapTo)
+	}
+	an.ShareA = rateA / (rateA + rateB)
 	an.ShareB = 1 - an.ShareA
-	an.Busy = (a.delta(an.OverlapFrom, an.OverlapTo) + b.delta(an.OverlapFrom, an.OverlapTo)) /
-		(an.OverlapTo - an.OverlapFrom)
+	an.Busy = rateA + rateB
 	an.Steps = intervals(a, b, an.OverlapFrom, an.OverlapTo, 1)
 	return an, nil
 }

@@ -6,7 +6,9 @@ import (
 )
 
 // reportNice draws the plots, writes OUT/nice.md and returns the result.
-func (s *session) reportNice(tasks []*niceTask, an niceAnalysis) (*Result, error) {
+// stamped reports whether the runs were placed on the time axis by their
+// at= stamps, as collectNice returns it.
+func (s *session) reportNice(tasks []*niceTask, an niceAnalysis, stamped bool) (*Result, error) {
 	res := &Result{Name: s.exp.name, Report: s.outPath(".md")}
 	res.Plots = []string{s.outPath("-shares.png"), s.outPath("-cpu.png")}
 	labels := shareLabels{A: tasks[0].name, B: tasks[1].name}
@@ -21,7 +23,7 @@ func (s *session) reportNice(tasks []*niceTask, an niceAnalysis) (*Result, error
 	}
 	res.Checks = append([]Check{an.shareCheck()}, niceChecks(tasks)...)
 	r := new(report)
-	s.writeNiceReport(r, tasks, an, res)
+	s.writeNiceReport(r, tasks, an, res, stamped)
 	return res, r.save(res.Report)
 }
 
@@ -44,16 +46,24 @@ func niceChecks(tasks []*niceTask) []Check {
 	return checks
 }
 
-func (s *session) writeNiceReport(r *report, tasks []*niceTask, an niceAnalysis, res *Result) {
+func (s *session) writeNiceReport(r *report, tasks []*niceTask, an niceAnalysis, res *Result,
+	stamped bool) {
 	r.heading(1, fmt.Sprintf("nice: nice %d against nice %d on one CPU",
 		tasks[0].nice, tasks[1].nice))
 	r.machine(s)
+	placement := "Each line sits at its `at=` stamp, the machine's clock when cpu_hog " +
+		"printed it, so both runs share one clock."
+	if !stamped {
+		placement = "The lines have no `at=` stamps, so each line sits at its run's " +
+			"`started` event plus its `t=`, which misplaces a run by any delay between " +
+			"that event and the process's own start."
+	}
 	r.paragraph("Two containers, %s and %s, each run `cpu_hog %g` with `limits` "+
 		"`cpus=%d`. Each one's nice value was written to its `ctl` file before its "+
 		"`cmd`, so that the supervisor applied it at start. Their CPU time comes "+
-		"from the `cpu=` progress lines in each container's `log`; the time axis "+
+		"from the `cpu=` lines in each container's `log`. %s The time axis "+
 		"starts at the earlier `started` event.",
-		tasks[0].name, tasks[1].name, s.opts.Seconds, s.opts.CPU)
+		tasks[0].name, tasks[1].name, s.opts.Seconds, s.opts.CPU, placement)
 
 	r.heading(2, "Prediction")
 	r.paragraph("The kernel weighs a runnable task (or, here, each container's cpu "+
@@ -69,10 +79,16 @@ func (s *session) writeNiceReport(r *report, tasks []*niceTask, an niceAnalysis,
 	r.heading(2, "Results")
 	r.table([]string{"container", "nice", "share predicted", "share measured",
 		"finish predicted", "finish measured", "work per CPU-s"}, niceRows(tasks, an))
-	r.paragraph("Measured shares are over the overlap, %s to %s. Together the two "+
-		"used %s of CPU %d during it. The predicted finish times assume 100%%, so "+
-		"other load on that CPU delays both finishes without changing the shares.",
-		seconds(an.OverlapFrom), seconds(an.OverlapTo), percent(an.Busy), s.opts.CPU)
+	r.paragraph("Measured shares are over the overlap, from the later first line at %s "+
+		"to the earlier done line at %s. Each run's rate is its CPU gain over those of "+
+		"its own intervals between two lines that lie wholly inside the overlap (%s of "+
+		"%s, %s of %s), and a share is one rate over the sum of both. Intervals that "+
+		"cross an end of the overlap are left out, because there a run's rate changes "+
+		"as the other starts or finishes. Together the two used %s of CPU %d. The "+
+		"predicted finish times assume 100%%, so other load on that CPU delays both "+
+		"finishes without changing the shares.",
+		seconds(an.OverlapFrom), seconds(an.OverlapTo), seconds(an.CoveredA), tasks[0].name,
+		seconds(an.CoveredB), tasks[1].name, percent(an.Busy), s.opts.CPU)
 	r.checks(res.Checks)
 	r.image("CPU share per second", res.Plots[0])
 	r.image("CPU time used", res.Plots[1])

@@ -12,6 +12,7 @@ import (
 type cpuSample struct {
 	Wall, CPU float64 // seconds
 	Work      float64
+	At        float64 // seconds since the Unix epoch, or 0 when the line has no at=
 }
 
 // cpuHogRun is the content of a cpu_hog log.
@@ -24,12 +25,13 @@ type cpuHogRun struct {
 
 // parseCPUHog reads the lines that cpu_hog prints:
 //
-//	cpu_hog: t=3.0s cpu=1.52s work=1234567 rate=411522/s
-//	cpu_hog: done cpu=10.00s wall=19.87s work=8123456 rate=408830/s cpu_rate=812345/s
+//	cpu_hog: t=3.0s cpu=1.52s work=1234567 rate=411522/s at=1733331234.123
+//	cpu_hog: done cpu=10.00s wall=19.87s work=8123456 rate=408830/s cpu_rate=812345/s at=1733331250.993
 //
-// Other lines, such as error messages, are skipped. A progress or done
-// line that does not parse is an error, because it means that the
-// workload's output format changed.
+// at= is optional, because cpu_hog binaries built before it was added do
+// not print it. Other lines, such as error messages, are skipped. A
+// progress or done line that does not parse is an error, because it means
+// that the workload's output format changed.
 func parseCPUHog(log string) (cpuHogRun, error) {
 	var run cpuHogRun
 	for _, line := range strings.Split(log, "\n") {
@@ -60,6 +62,9 @@ func (run *cpuHogRun) addLine(rest string) error {
 	if err == nil {
 		s.Work, err = number(fields, "work", "")
 	}
+	if _, ok := fields["at"]; ok && err == nil {
+		s.At, err = number(fields, "at", "")
+	}
 	if err != nil {
 		return err
 	}
@@ -79,6 +84,16 @@ func (run *cpuHogRun) addDone(fields map[string]string) error {
 	}
 	run.CPURate, err = number(fields, "cpu_rate", "/s")
 	return err
+}
+
+// stamped reports whether every sample of run has an at= stamp.
+func (run cpuHogRun) stamped() bool {
+	for _, s := range run.Samples {
+		if s.At == 0 {
+			return false
+		}
+	}
+	return len(run.Samples) > 0
 }
 
 // ioPulseRun is the content of an io_pulse log.

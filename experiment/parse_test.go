@@ -28,6 +28,18 @@ func TestParseCPUHog(t *testing.T) {
 			},
 		},
 		{
+			name: "progress and done with at",
+			log: "cpu_hog: t=1.0s cpu=0.90s work=100 rate=100/s at=1733331234.123\n" +
+				"cpu_hog: done cpu=2.00s wall=2.22s work=222 rate=100/s cpu_rate=111/s at=1733331235.343\n",
+			want: cpuHogRun{
+				Samples: []cpuSample{
+					{Wall: 1, CPU: 0.9, Work: 100, At: 1733331234.123},
+					{Wall: 2.22, CPU: 2, Work: 222, At: 1733331235.343},
+				},
+				Done: true, Rate: 100, CPURate: 111,
+			},
+		},
+		{
 			name: "killed before done",
 			log:  "cpu_hog: t=1.0s cpu=0.50s work=50 rate=50/s\n",
 			want: cpuHogRun{Samples: []cpuSample{{Wall: 1, CPU: 0.5, Work: 50}}},
@@ -40,6 +52,7 @@ func TestParseCPUHog(t *testing.T) {
 		{name: "empty", log: "", want: cpuHogRun{}},
 		{name: "missing cpu", log: "cpu_hog: t=1.0s work=7 rate=7/s", wantErr: true},
 		{name: "bad number", log: "cpu_hog: t=x cpu=1s work=7 rate=7/s", wantErr: true},
+		{name: "bad at", log: "cpu_hog: t=1.0s cpu=1s work=7 rate=7/s at=noon", wantErr: true},
 		{name: "done without cpu_rate", log: "cpu_hog: done cpu=1s wall=1s work=1 rate=1/s",
 			wantErr: true},
 	}
@@ -51,6 +64,26 @@ func TestParseCPUHog(t *testing.T) {
 			}
 			if !tt.wantErr && !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("parseCPUHog = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCPUHogRunStamped(t *testing.T) {
+	stamped := cpuSample{Wall: 1, At: 1733331234.123}
+	tests := []struct {
+		name    string
+		samples []cpuSample
+		want    bool
+	}{
+		{name: "all stamped", samples: []cpuSample{stamped, stamped}, want: true},
+		{name: "one without at", samples: []cpuSample{stamped, {Wall: 2}}, want: false},
+		{name: "no samples", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (cpuHogRun{Samples: tt.samples}).stamped(); got != tt.want {
+				t.Errorf("stamped = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -112,21 +112,30 @@ func checkReport(t *testing.T, res *Result, want ...string) {
 
 func TestReportNice(t *testing.T) {
 	s := testSession(t, "nice")
-	a := series{{T: 0, V: 0}, {T: 11, V: 10}}
-	b := series{{T: 0, V: 0}, {T: 11, V: 1.07}, {T: 20, V: 10}}
+	// One line per second: a gains 0.91 and b 0.09 per second until a
+	// finishes at 11 s, then b gains 1.
+	a, b := series{{T: 0, V: 0}}, series{{T: 0, V: 0}}
+	for second := 1.0; second <= 20; second++ {
+		if second <= 11 {
+			a = append(a, point{T: second, V: 0.91 * second})
+		}
+		b = append(b, point{T: second, V: 0.09*min(second, 11) + max(second-11, 0)})
+	}
 	an, err := analyzeNice(a, b, -5, 5, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	tasks := []*niceTask{
 		{name: "exp-nice-a", nice: -5, niceRead: "-5", state: "exited 0", cpu: a},
 		{name: "exp-nice-b", nice: 5, niceRead: "0", state: "exited 0", cpu: b},
 	}
-	res, err := s.reportNice(tasks, an)
+	res, err := s.reportNice(tasks, an, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkReport(t, res, "weight(-5) = 3121", "weight(5) = 335", "90.3%", "| exp-nice-b | 5 |")
+	checkReport(t, res, "weight(-5) = 3121", "weight(5) = 335", "90.3%", "| exp-nice-b | 5 |",
+		"`at=` stamp", "10.00 s of exp-nice-a")
 	if len(res.Checks) != 5 || !res.Checks[0].OK {
 		t.Errorf("checks = %+v, want 5 with the share check first and OK", res.Checks)
 	}

@@ -55,6 +55,23 @@ func cpuSeries(samples []cpuSample, start float64) series {
 	return s
 }
 
+// stampedCPUSeries turns cpu_hog samples that all have an at= stamp into
+// cumulative CPU seconds over time, in seconds since origin (Unix
+// seconds), beginning at (start, 0). The start is the last sample's at
+// minus its wall time, because the done line, last when present, gives
+// wall to 10 ms where a progress line gives t only to 100 ms.
+func stampedCPUSeries(samples []cpuSample, origin float64) series {
+	if len(samples) == 0 {
+		return nil
+	}
+	last := samples[len(samples)-1]
+	s := series{{T: last.At - last.Wall - origin, V: 0}}
+	for _, sample := range samples {
+		s = append(s, point{T: sample.At - origin, V: sample.CPU})
+	}
+	return s
+}
+
 // workSeries turns cpu_hog samples into cumulative work over time, shifted
 // by start seconds and beginning at (start, 0).
 func workSeries(samples []cpuSample, start float64) series {
@@ -63,6 +80,27 @@ func workSeries(samples []cpuSample, start float64) series {
 		s = append(s, point{T: start + sample.Wall, V: sample.Work})
 	}
 	return s
+}
+
+// rateWithin returns how fast s grew per second over those of its own
+// intervals, between two consecutive points, that lie wholly inside
+// [from, to], and the seconds that these intervals cover. Because it
+// interpolates nothing, growth outside [from, to] does not count. The
+// rate is NaN when no interval fits.
+func (s series) rateWithin(from, to float64) (rate, covered float64) {
+	var grown float64
+	for i := 1; i < len(s); i++ {
+		before, after := s[i-1], s[i]
+		if before.T < from || after.T > to {
+			continue
+		}
+		grown += after.V - before.V
+		covered += after.T - before.T
+	}
+	if covered <= 0 {
+		return math.NaN(), 0
+	}
+	return grown / covered, covered
 }
 
 // interval is the CPU share of two tasks between From and To.

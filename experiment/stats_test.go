@@ -140,10 +140,18 @@ func sameFloat(a, b float64) bool {
 }
 
 func TestAnalyzeNice(t *testing.T) {
-	// a starts at 0 and burns 0.9 CPU-s per second until it stops at 10 s.
-	// b starts at 0.5 s and burns 0.1 per second while a runs, then 1.
-	a := series{{T: 0, V: 0}, {T: 10, V: 9}}
-	b := series{{T: 0.5, V: 0}, {T: 10, V: 0.95}, {T: 15, V: 5.95}}
+	// a starts at 0 and prints a line every second, burning 0.9 CPU-s per
+	// second until it stops at 10.8 s. b starts at 0.5 s and prints at
+	// 1.5 s, 2.5 s and so on, burning 0.1 per second while a runs, then 1.
+	a := series{{T: 0, V: 0}}
+	for second := 1.0; second <= 10; second++ {
+		a = append(a, point{T: second, V: 0.9 * second})
+	}
+	a = append(a, point{T: 10.8, V: 9.72})
+	b := series{{T: 0.5, V: 0}}
+	for at := 1.5; at <= 15.5; at++ {
+		b = append(b, point{T: at, V: 0.1*(min(at, 10.8)-0.5) + max(at-10.8, 0)})
+	}
 	tests := []struct {
 		name         string
 		niceA, niceB int
@@ -163,8 +171,12 @@ func TestAnalyzeNice(t *testing.T) {
 			if tt.wantErr {
 				return
 			}
-			if an.OverlapFrom != 0.5 || an.OverlapTo != 10 {
-				t.Errorf("overlap = %g to %g, want 0.5 to 10", an.OverlapFrom, an.OverlapTo)
+			if an.OverlapFrom != 1.5 || an.OverlapTo != 10.8 {
+				t.Errorf("overlap = %g to %g, want 1.5 to 10.8", an.OverlapFrom, an.OverlapTo)
+			}
+			// a's lines from 2 s to 10.8 s, b's from 1.5 s to 10.5 s.
+			if math.Abs(an.CoveredA-8.8) > 1e-9 || an.CoveredB != 9 {
+				t.Errorf("covered = %g s and %g s, want 8.8 s and 9 s", an.CoveredA, an.CoveredB)
 			}
 			if math.Abs(an.ShareA-0.9) > 1e-9 {
 				t.Errorf("share A = %.4f, want 0.9", an.ShareA)
@@ -172,8 +184,11 @@ func TestAnalyzeNice(t *testing.T) {
 			if math.Abs(an.Busy-1) > 1e-9 {
 				t.Errorf("busy = %.4f, want 1", an.Busy)
 			}
-			if an.EndA != 10 || an.EndB != 15 {
-				t.Errorf("ends = %g, %g, want 10, 15", an.EndA, an.EndB)
+			if an.EndA != 10.8 || an.EndB != 15.5 {
+				t.Errorf("ends = %g, %g, want 10.8, 15.5", an.EndA, an.EndB)
+			}
+			if len(an.Steps) != 9 {
+				t.Errorf("got %d one-second steps, want 9", len(an.Steps))
 			}
 			if got := an.shareCheck().OK; got != tt.wantAgree {
 				t.Errorf("share check OK = %v, want %v: %s", got, tt.wantAgree, an.shareCheck().Detail)
@@ -187,6 +202,63 @@ func TestAnalyzeNiceNoOverlap(t *testing.T) {
 	b := series{{T: 2, V: 0}, {T: 3, V: 1}}
 	if _, err := analyzeNice(a, b, 0, 0, 1); err == nil {
 		t.Error("analyzeNice of runs that did not overlap: no error")
+	}
+}
+
+// TestAnalyzeNiceShortOverlap checks that an overlap in which b has no
+// interval between two lines is an error, not a share from a alone.
+func TestAnalyzeNiceShortOverlap(t *testing.T) {
+	a := series{{T: 0, V: 0}, {T: 1, V: 0.9}, {T: 2, V: 1.8}, {T: 2.5, V: 2.25}}
+	b := series{{T: 0.6, V: 0}, {T: 1.6, V: 0.1}, {T: 2.6, V: 0.29}}
+	if _, err := analyzeNice(a, b, 0, 0, 1); err == nil {
+		t.Error("analyzeNice with no interval of b inside the overlap: no error")
+	}
+}
+
+func TestRateWithin(t *testing.T) {
+	s := series{{T: 0, V: 0}, {T: 1, V: 1}, {T: 2, V: 3}, {T: 4, V: 5}}
+	tests := []struct {
+		name        string
+		from, to    float64
+		wantRate    float64
+		wantCovered float64
+	}{
+		{name: "all intervals", from: 0, to: 4, wantRate: 1.25, wantCovered: 4},
+		{name: "inner interval only", from: 0.5, to: 3, wantRate: 2, wantCovered: 1},
+		{name: "bounds on points", from: 1, to: 4, wantRate: 4.0 / 3, wantCovered: 3},
+		{name: "no whole interval", from: 2.5, to: 3.5, wantRate: math.NaN(), wantCovered: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rate, covered := s.rateWithin(tt.from, tt.to)
+			if !sameFloat(rate, tt.wantRate) && math.Abs(rate-tt.wantRate) > 1e-9 {
+				t.Errorf("rate = %g, want %g", rate, tt.wantRate)
+			}
+			if covered != tt.wantCovered {
+				t.Errorf("covered = %g, want %g", covered, tt.wantCovered)
+			}
+		})
+	}
+}
+
+func TestStampedCPUSeries(t *testing.T) {
+	samples := []cpuSample{
+		{Wall: 1.0, CPU: 0.5, At: 1000.125},
+		{Wall: 1.5, CPU: 0.75, At: 1000.5},
+	}
+	got := stampedCPUSeries(samples, 998)
+	// The start is the last sample's at minus its wall: 1000.5 - 1.5 - 998.
+	want := series{{T: 1, V: 0}, {T: 2.125, V: 0.5}, {T: 2.5, V: 0.75}}
+	if len(got) != len(want) {
+		t.Fatalf("stampedCPUSeries = %v, want %v", got, want)
+	}
+	for i := range want {
+		if math.Abs(got[i].T-want[i].T) > 1e-9 || got[i].V != want[i].V {
+			t.Errorf("point %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if got := stampedCPUSeries(nil, 998); got != nil {
+		t.Errorf("stampedCPUSeries of no samples = %v, want nil", got)
 	}
 }
 

@@ -12,12 +12,16 @@
 //
 // Output, one line per wall-clock second and a last line when done:
 //
-//	cpu_hog: t=3.0s cpu=1.52s work=1234567 rate=411522/s
-//	cpu_hog: done cpu=10.00s wall=19.87s work=8123456 rate=408830/s cpu_rate=812345/s
+//	cpu_hog: t=3.0s cpu=1.52s work=1234567 rate=411522/s at=1733331234.123
+//	cpu_hog: done cpu=10.00s wall=19.87s work=8123456 rate=408830/s cpu_rate=812345/s at=1733331250.993
 //
-// work counts units of a fixed computation (1000 rounds of xorshift64*).
-// rate is work per wall-clock second since the start, and cpu_rate is work
-// per CPU second. A usage error exits with status 2.
+// t and wall are seconds since the start, on the monotonic clock. work
+// counts units of a fixed computation (1000 rounds of xorshift64*). rate is
+// work per wall-clock second since the start, and cpu_rate is work per CPU
+// second. at is when the line's values were read, in seconds since the Unix
+// epoch on CLOCK_REALTIME, truncated to milliseconds. It lets a reader put
+// the lines of several processes on one clock, and at minus t (or wall) is
+// when this process started. A usage error exits with status 2.
 package main
 
 import (
@@ -93,11 +97,11 @@ func burn(target time.Duration) error {
 		}
 		now := time.Now()
 		if used >= target {
-			printDone(used, now.Sub(start), work)
+			printDone(now, now.Sub(start), used, work)
 			return nil
 		}
 		if wall := now.Sub(start); !now.Before(nextReport) {
-			printProgress(wall, used, work)
+			printProgress(now, wall, used, work)
 			// The next whole second, so that a stopped process prints one late line, not a burst.
 			nextReport = start.Add(wall.Truncate(time.Second) + time.Second)
 		}
@@ -126,13 +130,20 @@ func processCPUTime() (time.Duration, error) {
 	return time.Duration(ts.Nano()), nil
 }
 
-func printProgress(wall, cpu time.Duration, work uint64) {
-	fmt.Printf("cpu_hog: t=%.1fs cpu=%.2fs work=%d rate=%.0f/s\n",
-		wall.Seconds(), cpu.Seconds(), work, float64(work)/wall.Seconds())
+func printProgress(now time.Time, wall, cpu time.Duration, work uint64) {
+	fmt.Printf("cpu_hog: t=%.1fs cpu=%.2fs work=%d rate=%.0f/s at=%s\n",
+		wall.Seconds(), cpu.Seconds(), work, float64(work)/wall.Seconds(), unixSeconds(now))
 }
 
-func printDone(cpu, wall time.Duration, work uint64) {
-	fmt.Printf("cpu_hog: done cpu=%.2fs wall=%.2fs work=%d rate=%.0f/s cpu_rate=%.0f/s\n",
+func printDone(now time.Time, wall, cpu time.Duration, work uint64) {
+	fmt.Printf("cpu_hog: done cpu=%.2fs wall=%.2fs work=%d rate=%.0f/s cpu_rate=%.0f/s at=%s\n",
 		cpu.Seconds(), wall.Seconds(), work,
-		float64(work)/wall.Seconds(), float64(work)/cpu.Seconds())
+		float64(work)/wall.Seconds(), float64(work)/cpu.Seconds(), unixSeconds(now))
+}
+
+// unixSeconds formats the wall-clock (CLOCK_REALTIME) reading of t as
+// seconds since the Unix epoch with three decimals, truncated.
+func unixSeconds(t time.Time) string {
+	ms := t.UnixMilli()
+	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
 }
