@@ -133,61 +133,98 @@ func Unmount(server *fuse.Server, dir string, log *slog.Logger) error {
 	return nil
 }
 
-// CleanStaleMount detaches a FUSE mount that a supervisor which died left
-// on dir: its stat fails with ENOTCONN. It fails when a live FUSE server
-// still serves dir, and does nothing when dir is missing or not a
-// mount point.
+// CleanStaleMount detaches a FUSE mount that a supervisor killed on dir
+// left behind. A dead server's mount answers ENOTCONN, or never answers
+// at all: a thread of the dead server can hang in the kernel on a request
+// to its own mount, which keeps the connection open and every later
+// request waiting. So the mount point is probed with a deadline, and a
+// mount that does not answer has its connection aborted through the
+// fusectl file system before it is detached. A live FUSE server on dir
+// is an error.
 func CleanStaleMount(dir string, log *slog.Logger) error {
-	var st unix.Stat_t
-	err := unix.Stat(dir, &st)
-	if errors.Is(err, unix.ENOTCONN) {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("detach stale mount %s: %w", dir, err)
-		}
-		log.Warn("detached stale mount of a dead supervisor", "mount", dir)
-		return nil
-	}
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("stat mount point %s: %w", dir, err)
-	}
-	fstype, err := mountType(dir)
-	if err != nil {
+	m, err := findMount(dir)
+	if err != nil || m == nil || !strings.HasPrefix(m.fstype, "fuse") {
 		return err
 	}
-	if strings.HasPrefix(fstype, "fuse") {
+	if answers(dir, 2*time.Second) {
 		return fmt.Errorf("mount point %s is served by a live FUSE server (%s): stop it or unmount it first",
-			dir, fstype)
+			dir, m.fstype)
+	}
+	if err := abortConnection(m.minor); err != nil {
+		log.Warn("abort the connection of a stale mount", "mount", dir, "err", err)
+	}
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach stale mount %s: %w", dir, err)
+	}
+	log.Warn("detached stale mount of a dead supervisor", "mount", dir)
+	return nil
+}
+
+// answers reports whether a stat of dir succeeds within timeout. A stat
+// that hangs is left behind; aborting the connection ends it.
+func answers(dir string, timeout time.Duration) bool {
+	done := make(chan error, 1)
+	go func() {
+		var st unix.Stat_t
+		done <- unix.Stat(dir, &st)
+	}()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// abortConnection aborts the FUSE connection with the given device
+// minor number, which ends every request waiting on it, mounting the
+// fusectl file system first where it is not mounted.
+func abortConnection(minor string) error {
+	const ctl = "/sys/fs/fuse/connections"
+	abort := filepath.Join(ctl, minor, "abort")
+	if _, err := os.Stat(abort); errors.Is(err, os.ErrNotExist) {
+		if err := unix.Mount("fusectl", ctl, "fusectl", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mount fusectl on %s: %w", ctl, err)
+		}
+	}
+	if err := os.WriteFile(abort, []byte("1"), 0); err != nil {
+		return fmt.Errorf("abort FUSE connection %s: %w", minor, err)
 	}
 	return nil
 }
 
-// mountType returns the file system type of the mount at dir, from
-// /proc/self/mountinfo, or "" when dir is not a mount point.
-func mountType(dir string) (string, error) {
+// mount is one line of /proc/self/mountinfo.
+type mount struct {
+	fstype string
+	minor  string // the device's minor number: a FUSE connection's id
+}
+
+// findMount returns the mount on dir, or nil when dir is not a mount
+// point. A later mount on the same point hides an earlier one.
+func findMount(dir string) (*mount, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", fmt.Errorf("resolve mount point %s: %w", dir, err)
+		return nil, fmt.Errorf("resolve mount point %s: %w", dir, err)
 	}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return "", fmt.Errorf("read mount table: %w", err)
+		return nil, fmt.Errorf("read mount table: %w", err)
 	}
 	defer f.Close()
-	fstype := ""
+	var found *mount
 	scanner := bufio.NewScanner(f)
 	for scanner.Scan() {
 		point, typ, ok := parseMountInfo(scanner.Text())
 		if ok && point == abs {
-			fstype = typ // a later mount on the same point hides an earlier one
+			dev := strings.Fields(scanner.Text())[2]
+			_, minor, _ := strings.Cut(dev, ":")
+			found = &mount{fstype: typ, minor: minor}
 		}
 	}
 	if err := scanner.Err(); err != nil {
-		return "", fmt.Errorf("read mount table: %w", err)
+		return nil, fmt.Errorf("read mount table: %w", err)
 	}
-	return fstype, nil
+	return found, nil
 }
 
 // parseMountInfo returns the mount point and file system type of one

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,6 +104,7 @@ func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
 	return initproc.Config{
 		Name: c.name, Rootfs: rootfs, Layer: layer, Path: prog, Argv: argv,
 		Env: containerEnv(c.name, c.env), Nice: c.nice, NewNet: c.net == NetNone,
+		LogName: filepath.Base(c.log.path),
 	}, nil
 }
 
@@ -114,7 +116,7 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 		return nil, err
 	}
 	r := &run{c: c, cg: cg, ready: make(chan struct{}), reports: make(chan struct{})}
-	p, err := newInitPipes()
+	p, err := newInitPipes(filepath.Dir(c.log.path))
 	if err != nil {
 		cg.destroy()
 		return nil, err
@@ -128,7 +130,7 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	cmd.Args[0] = "ctlfs-init"
 	cmd.Stdin = p.devNull
 	cmd.Stdout, cmd.Stderr = p.logW, p.logW
-	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR}
+	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR, p.logR, p.logDir}
 	// One thread runs the init's work; more only cost start time and
 	// memory, which counts against the container.
 	cmd.Env = []string{"GOMAXPROCS=1"}
@@ -186,15 +188,20 @@ func namespaceFlags(newNet bool) uintptr {
 type initPipes struct {
 	devNull          *os.File
 	logR, logW       *os.File
+	logDir           *os.File // STATE_DIR/logs, for the init to save the log
 	configR, configW *os.File
 	statusR, statusW *os.File
 	deathR, deathW   *os.File
 }
 
-func newInitPipes() (*initPipes, error) {
+func newInitPipes(logDir string) (*initPipes, error) {
 	p := new(initPipes)
 	var err error
 	if p.devNull, err = os.Open(os.DevNull); err != nil {
+		return nil, err
+	}
+	if p.logDir, err = os.Open(logDir); err != nil {
+		p.devNull.Close()
 		return nil, err
 	}
 	pairs := []struct{ r, w **os.File }{
@@ -213,7 +220,7 @@ func newInitPipes() (*initPipes, error) {
 
 // closeChildEnds closes the supervisor's copies of the init's ends.
 func (p *initPipes) closeChildEnds() {
-	for _, f := range []*os.File{p.devNull, p.logW, p.configR, p.statusW, p.deathR} {
+	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.configR, p.statusW, p.deathR} {
 		if f != nil {
 			f.Close()
 		}

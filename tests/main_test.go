@@ -145,6 +145,13 @@ func (s *server) kill() {
 	s.killed = true
 	s.cmd.Process.Kill()
 	<-s.exited
+	// The mount stays behind, as after a real crash, until a new server
+	// takes the mount point or the test ends.
+	s.t.Cleanup(func() {
+		if isMounted(s.mnt) {
+			syscall.Unmount(s.mnt, syscall.MNT_DETACH)
+		}
+	})
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's two output streams

@@ -427,3 +427,26 @@ func TestCrashDuringStart(t *testing.T) {
 		}
 	}
 }
+
+// TestLogSavedAfterCrash stops the supervisor so that it reads nothing,
+// lets a container write, then kills the supervisor: what the container
+// wrote meanwhile must still reach the log on disk.
+func TestLogSavedAfterCrash(t *testing.T) {
+	s := startServer(t)
+	s.mustSh(`mkdir ticker && echo "sh -c 'while :; do echo tick; sleep 0.05; done'" > ticker/cmd`)
+	waitFor(t, "the first tick", func() bool { return strings.Contains(s.read("ticker/log"), "tick") })
+	logPath := filepath.Join(s.stateDir, "logs", "ticker.log")
+	s.cmd.Process.Signal(syscall.SIGSTOP)
+	before := strings.Count(readFile(t, logPath), "tick\n")
+	time.Sleep(500 * time.Millisecond) // the container writes about ten ticks into the pipe
+	s.kill()
+	waitFor(t, "the container to die", func() bool { return len(cgroupProcesses(t, "ticker")) == 0 })
+	after := readFile(t, logPath)
+	if n := strings.Count(after, "tick\n"); n <= before {
+		t.Errorf("log has %d ticks after the crash, %d before the supervisor stopped: "+
+			"what the container wrote meanwhile was lost", n, before)
+	}
+	if strings.Trim(strings.ReplaceAll(after, "tick\n", ""), "tick") != "" {
+		t.Errorf("log holds more than whole ticks: %q", after)
+	}
+}

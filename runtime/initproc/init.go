@@ -10,6 +10,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -37,7 +38,11 @@ func Run() {
 	if err != nil {
 		initFail(127, "read configuration: %v", err)
 	}
-	go watchSupervisor()
+	go watchSupervisor(cfg.LogName)
+	// From here the death pipe covers the supervisor's death and saves
+	// the log first; SIGKILL at its death would cut that short. The
+	// setting belongs to this thread, the one the supervisor started.
+	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 	if err := setupRoot(cfg); err != nil {
 		initFail(127, "%v", err)
 	}
@@ -65,12 +70,44 @@ func readInitConfig() (*Config, error) {
 // supervisor dies: the death pipe's write end closes with it. This covers
 // what Pdeathsig misses, since Pdeathsig fires when the thread that forked
 // exits, not the process.
-func watchSupervisor() {
+func watchSupervisor(logName string) {
 	f := os.NewFile(DeathFD, "death")
 	var b [1]byte
 	f.Read(b[:])
 	unix.Kill(-1, unix.SIGKILL)
+	saveLog(logName)
 	os.Exit(137)
+}
+
+// saveLog appends to the log what the container wrote to its output pipe
+// and the dead supervisor never read. It closes the init's own write
+// ends, 1 and 2, and reads until the killed processes have closed theirs,
+// or for one second at most.
+func saveLog(logName string) {
+	unix.Close(1)
+	unix.Close(2)
+	if logName == "" {
+		return
+	}
+	out, err := unix.Openat(LogDirFD, logName, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return
+	}
+	defer unix.Close(out)
+	buf := make([]byte, 64<<10)
+	fds := []unix.PollFd{{Fd: LogPipeFD, Events: unix.POLLIN}}
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		if n, err := unix.Poll(fds, 100); n <= 0 && err != unix.EINTR {
+			continue
+		}
+		n, err := unix.Read(LogPipeFD, buf)
+		if n <= 0 && err != unix.EINTR {
+			return // end of file: every writer is gone
+		}
+		if n > 0 {
+			unix.Write(out, buf[:n])
+		}
+	}
 }
 
 // initFail reports a command that could not start and exits.

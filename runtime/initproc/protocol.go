@@ -17,6 +17,13 @@ const (
 	ConfigFD = 3 // read end: the Config as JSON, then end of file
 	StatusFD = 4 // write end: Status messages as JSON, the last one final
 	DeathFD  = 5 // read end: end of file means the supervisor died
+	// LogPipeFD is a second read end of the pipe that carries the
+	// container's output, which the init reads only once the supervisor
+	// has died, and LogDirFD the directory of the logs, so that what the
+	// container wrote and the supervisor had not yet read still reaches
+	// the log.
+	LogPipeFD = 6
+	LogDirFD  = 7
 )
 
 // Config describes a container to its init.
@@ -29,6 +36,8 @@ type Config struct {
 	Argv   []string // its arguments, Argv[0] as written
 	Env    []string
 	Nice   int
+	// LogName is the log's file name in the directory of LogDirFD.
+	LogName string
 	// Autogroup makes the init set the nice of the command's autogroup,
 	// because the container has no cpu cgroup to carry its weight.
 	Autogroup bool
