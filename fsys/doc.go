@@ -4,7 +4,7 @@
 //
 // # Synopsis
 //
-//	ctlfs serve --mount /mnt/ctl
+//	ctlfs serve --mount /mnt/ctl --rootfs /srv/rootfs
 //
 //	mkdir /mnt/ctl/NAME
 //	echo '/bin/sh -c "echo hi"' > /mnt/ctl/NAME/cmd
@@ -47,20 +47,38 @@
 //	            reads as the supervisor's default rootfs until written.
 //	cmd     rw  The command line. Writing it starts the container; it is
 //	            split into words as a POSIX shell splits them, with quotes
-//	            and backslashes, but nothing is expanded.
+//	            and backslashes, but nothing is expanded. The program is
+//	            looked up in the rootfs, in the command's PATH when it has
+//	            no slash. It runs as root in / with stdin from /dev/null
+//	            and the environment PATH=/usr/local/sbin:/usr/local/bin:
+//	            /usr/sbin:/usr/bin:/sbin:/bin, HOME=/root, HOSTNAME=NAME,
+//	            and the lines of env, which may replace these. When it
+//	            still cannot be executed, state reads exited 127
+//	            reason=start-failed (126 when it is not executable), and
+//	            log says why.
 //	limits  rw  Resource limits as key=value pairs (see Limits).
 //	env     rw  NAME=value lines added to the default environment. A
-//	            write replaces all of them; an empty write clears them.
+//	            write replaces all of them, and "echo > env" clears them.
+//	            Write several lines in one write(2), as cat <<EOF > env
+//	            does: bash's echo -e and printf builtins write each line
+//	            separately, and each write replaces the one before.
 //	net     rw  none, the default (a network namespace with only
 //	            loopback), or host.
 //	ctl     rw  A command (see Control commands). Reading lists them.
 //	state   r   created, running, frozen, stopping, or
-//	            "exited CODE [signal=NAME] [reason=REASON]".
+//	            "exited CODE [signal=NAME] [reason=REASON]". CODE follows
+//	            the shell: 128 plus the signal's number when a signal
+//	            ended the command. REASON is why the supervisor ended it:
+//	            stop, kill, hard-limit, shutdown, start-failed, or lost
+//	            (the supervisor died while it ran). A command that exits
+//	            137 by itself reads "exited 137", with no signal.
 //	wait    r   Blocks until the container is not running, then reads as
 //	            state. A signal to the reader, such as ^C, ends the wait.
 //	pid     r   The host PID of the container's init; empty when it is not
 //	            running.
-//	rss     r   The resident memory of all its processes, in bytes.
+//	rss     r   The resident memory of all its processes, the init's
+//	            included, in bytes: the sum of their VmRSS. 0 when the
+//	            container is not running.
 //	nice    r   The nice value of its tasks.
 //	log     r   Its standard output and error, raw bytes in arrival order.
 //	            It grows.
@@ -89,7 +107,7 @@
 // newline is ignored. The truncation that "echo x > file" sends before
 // its write is accepted and changes nothing. The offset is ignored, so a
 // descriptor kept open takes one command per write. A single write may
-// carry up to 1 MiB minus one byte.
+// carry up to 64 KiB minus one byte.
 //
 // A write that cannot be applied changes nothing and fails at once with
 // an errno. Its reason, in one line, becomes the content of the
@@ -97,7 +115,8 @@
 // container's name and the file's.
 //
 //	EINVAL     the text does not parse, a value is out of range, soft >
-//	           hard, a bad container name, or a write longer than 1 MiB
+//	           hard, a CPU that is not online, a bad container name, or a
+//	           write of 64 KiB or more
 //	EBUSY      cmd, rootfs, env or net while the container runs; rmdir
 //	           of a running container
 //	ESRCH      stop, kill, freeze or thaw of a container that is not
@@ -115,7 +134,10 @@
 //	ESHUTDOWN  mkdir while the supervisor shuts down
 //
 // Errors that the kernel returned to the supervisor, such as EBUSY from a
-// cgroup, reach the writer unchanged; any other failure is EIO.
+// cgroup, reach the writer unchanged; any other failure is EIO. The kernel
+// itself answers mkdir of a name that exists and rmdir of one that does
+// not, before the supervisor sees them, so these leave err unchanged.
+// A reason longer than 1 KiB is cut short.
 //
 // # Control commands
 //
@@ -145,7 +167,9 @@
 //	soft  RSS in bytes above which one soft-limit event is emitted; it is
 //	      emitted again after the RSS has dropped below the limit.
 //	hard  RSS in bytes above which the container is killed.
-//	pids  The maximum number of tasks at once (default 1024).
+//	pids  The maximum number of tasks at once (default 1024). Threads
+//	      count, the init's own included: it runs a few, so a limit
+//	      below 16 can keep the command from starting.
 //	cpus  The CPUs its tasks may run on, as a list such as 0-1,3, or all.
 //
 // A size is a number of bytes, or a number with K, M, G or T, optionally

@@ -16,9 +16,11 @@ import (
 )
 
 // maxValue is the longest value a single write may carry. The kernel
-// splits a longer write(2) into requests of maxWrite bytes, which would
-// otherwise reach the handlers as separate values.
-const maxValue = maxWrite - 1
+// splits a write(2) of close to maxWrite bytes or more into several FUSE
+// writes, depending on how the buffer lies across pages, and the first
+// part would then be applied alone. Any value is far shorter than 64 KiB,
+// so a longer write fails whole, on its first part, with EINVAL.
+const maxValue = 64<<10 - 1
 
 // fileNode is one file of a directory, declared by spec.
 type fileNode struct {

@@ -144,7 +144,7 @@ func (d *dir) reject(file string, err error) syscall.Errno {
 // rejectFor is reject for an operation at the root, such as mkdir, that
 // concerns a container.
 func (d *dir) rejectFor(container, file string, err error) syscall.Errno {
-	text := err.Error()
+	text := shorten(err.Error(), maxReason)
 	d.mu.Lock()
 	d.lastErr = text
 	d.mu.Unlock()
@@ -154,6 +154,18 @@ func (d *dir) rejectFor(container, file string, err error) syscall.Errno {
 	}
 	d.tree.log.Warn("operation rejected", attrs...)
 	return toErrno(err)
+}
+
+// maxReason is the longest reason kept in err and the log, in bytes: a
+// reason quotes the rejected value, which may be long.
+const maxReason = 1024
+
+// shorten cuts text to at most max bytes, marking the cut.
+func shorten(text string, max int) string {
+	if len(text) <= max {
+		return text
+	}
+	return strings.ToValidUTF8(text[:max-len("…")], "") + "…"
 }
 
 // readErr returns the reason of the directory's last rejected write.

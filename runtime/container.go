@@ -29,8 +29,11 @@ type Container struct {
 	nice    int      // guarded by mu
 	state   State    // guarded by mu
 	reason  string   // guarded by mu; why the supervisor is ending the run
-	run     *run     // guarded by mu; the current or last run
-	removed bool     // guarded by mu
+	// killSignal is the last signal that Kill sent in this run; guarded
+	// by mu.
+	killSignal syscall.Signal
+	run        *run // guarded by mu; the current or last run
+	removed    bool // guarded by mu
 	// exited is closed when the current run ends; guarded by mu.
 	exited chan struct{}
 }
@@ -180,6 +183,9 @@ func (c *Container) SetLimits(text string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOnline(l.CPUs); err != nil {
+		return err
+	}
 	if c.run != nil && c.state.Running() {
 		if err := c.run.applyLimits(l); err != nil {
 			return err
@@ -311,8 +317,8 @@ func (c *Container) Kill(sig syscall.Signal) error {
 	if !c.state.Running() {
 		return fmt.Errorf("kill %s: %w", c.name, ErrNotRunning)
 	}
-	if c.reason == "" {
-		c.reason = ReasonKill
+	if c.reason == "" || c.reason == ReasonKill {
+		c.reason, c.killSignal = ReasonKill, sig
 	}
 	return c.run.signal(sig)
 }
@@ -382,7 +388,7 @@ func (c *Container) remove() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state.Running() {
-		return fmt.Errorf("remove %s: stop it first: %w", c.name, ErrBusy)
+		return fmt.Errorf("remove %s: %w; stop or kill it first", c.name, ErrBusy)
 	}
 	c.removed = true
 	c.emit("removed")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -247,7 +248,12 @@ func (g *groups) setNice(n int) (bool, error) {
 }
 
 func writeCgroup(path, value string) error {
-	if err := os.WriteFile(path, []byte(value), 0); err != nil {
+	err := os.WriteFile(path, []byte(value), 0)
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		err = pathErr.Err // the message names the path once
+	}
+	if err != nil {
 		return fmt.Errorf("write %q to %s: %w", value, path, err)
 	}
 	return nil

@@ -65,3 +65,13 @@ func containerEnv(name string, added []string) []string {
 	}
 	return env
 }
+
+// envValue returns the value of variable name in env, or "".
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}

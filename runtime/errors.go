@@ -12,7 +12,7 @@ var (
 	// ErrNotRunning: the operation needs a running container.
 	ErrNotRunning = errors.New("container is not running")
 	// ErrNotFound: a path, program or container does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errors.New("no such file or directory")
 	// ErrNotDir: a rootfs path is not a directory.
 	ErrNotDir = errors.New("not a directory")
 	// ErrExist: a container of that name exists already.

@@ -3,6 +3,8 @@ package runtime
 import (
 	"fmt"
 	"math"
+	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -227,4 +229,28 @@ func (l CPUList) String() string {
 		i = j + 1
 	}
 	return strings.Join(parts, ",")
+}
+
+// checkOnline fails with ErrInvalid when list names a CPU that is not
+// online, so that a bad cpus limit is rejected when it is written rather
+// than when the container starts.
+func checkOnline(list CPUList) error {
+	if len(list) == 0 {
+		return nil
+	}
+	data, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return nil // cannot tell here; the cpuset rejects it at start
+	}
+	online, err := ParseCPUList(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil
+	}
+	for _, cpu := range list {
+		if !slices.Contains(online, cpu) {
+			return fmt.Errorf("limits: cpus %s: CPU %d is not online (online: %s): %w",
+				list, cpu, online, ErrInvalid)
+		}
+	}
+	return nil
 }

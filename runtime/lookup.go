@@ -3,30 +3,33 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"path"
+	pathpkg "path"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
 // lookProgram finds the program of a command inside rootfs, as the
-// container will see it: in PATH when name has no slash, relative to / when
-// it has one. Symbolic links are resolved inside rootfs (RESOLVE_IN_ROOT),
+// container will see it: in the directories of path, a PATH value, when
+// name has no slash, relative to / when it has one. Symbolic links are resolved inside rootfs (RESOLVE_IN_ROOT),
 // so an absolute link such as /bin/sh -> /bin/busybox is followed the way
 // the container follows it. It returns the path inside the container and
 // fails with ErrNotFound when no such file exists.
-func lookProgram(rootfs, name string) (string, error) {
+func lookProgram(rootfs, name, path string) (string, error) {
 	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return "", fmt.Errorf("open rootfs %q: %w", rootfs, err)
 	}
 	defer unix.Close(root)
 
-	candidates := []string{path.Join("/", name)}
+	candidates := []string{pathpkg.Join("/", name)}
 	if !strings.Contains(name, "/") {
 		candidates = candidates[:0]
-		for _, dir := range strings.Split(DefaultPath, ":") {
-			candidates = append(candidates, path.Join(dir, name))
+		for _, dir := range strings.Split(path, ":") {
+			if !strings.HasPrefix(dir, "/") {
+				continue // relative entries would depend on the working directory
+			}
+			candidates = append(candidates, pathpkg.Join(dir, name))
 		}
 	}
 	for _, p := range candidates {
@@ -39,9 +42,9 @@ func lookProgram(rootfs, name string) (string, error) {
 		}
 	}
 	if strings.Contains(name, "/") {
-		return "", fmt.Errorf("program %q not found in rootfs %q: %w", name, rootfs, ErrNotFound)
+		return "", fmt.Errorf("program %q in rootfs %q: %w", name, rootfs, ErrNotFound)
 	}
-	return "", fmt.Errorf("program %q not found in PATH of rootfs %q: %w", name, rootfs, ErrNotFound)
+	return "", fmt.Errorf("program %q in rootfs %q, PATH %s: %w", name, rootfs, path, ErrNotFound)
 }
 
 // isFileIn reports whether p names something other than a directory under

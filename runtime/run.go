@@ -66,7 +66,7 @@ func (c *Container) startLocked(line string, argv []string) error {
 
 	c.cmdline, c.argv = line, argv
 	c.run = r
-	c.reason = ""
+	c.reason, c.killSignal = "", 0
 	c.exited = make(chan struct{})
 	c.state = State{Phase: Running, PID: r.pid, Started: time.Now()}
 	c.persistLocked()
@@ -86,10 +86,14 @@ func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
 			"start %s: no rootfs, write one to rootfs or start the supervisor with --rootfs: %w",
 			c.name, ErrNotFound)
 	}
-	if err := checkRootfs(rootfs); err != nil {
+	if err := checkRootfs(rootfs); err != nil && c.rootfs == "" {
+		return initproc.Config{}, fmt.Errorf(
+			"start %s: default %w; write a rootfs or start the supervisor with --rootfs", c.name, err)
+	} else if err != nil {
 		return initproc.Config{}, err
 	}
-	prog, err := lookProgram(rootfs, argv[0])
+	env := containerEnv(c.name, c.env)
+	prog, err := lookProgram(rootfs, argv[0], envValue(env, "PATH"))
 	if err != nil {
 		return initproc.Config{}, err
 	}
@@ -103,7 +107,7 @@ func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
 	}
 	return initproc.Config{
 		Name: c.name, Rootfs: rootfs, Layer: layer, Path: prog, Argv: argv,
-		Env: containerEnv(c.name, c.env), Nice: c.nice, NewNet: c.net == NetNone,
+		Env: env, Nice: c.nice, NewNet: c.net == NetNone,
 		LogName: filepath.Base(c.log.path),
 	}, nil
 }
@@ -255,6 +259,9 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := r.exitState(status, initErr, c.reason)
+	if st.Reason == ReasonKill && c.killSignal != syscall.SIGKILL && st.Signal != c.killSignal {
+		st.Reason = "" // the signal from kill did not end the command
+	}
 	st.Started = c.state.Started
 	st.Exited = time.Now()
 	c.state = st

@@ -261,3 +261,27 @@ func TestCommandQuoting(t *testing.T) {
 		t.Errorf("err = %q, want the reason", e)
 	}
 }
+
+func TestKillWithHarmlessSignal(t *testing.T) {
+	s := startServer(t)
+	s.mustSh(`mkdir h && echo "sh -c 'trap \"\" USR1; echo ready; sleep 1'" > h/cmd`)
+	waitFor(t, "the trap", func() bool { return strings.Contains(s.read("h/log"), "ready") })
+	s.mustSh("echo 'kill USR1' > h/ctl")
+	if st := s.waitState("h"); st != "exited 0" {
+		t.Errorf("state = %q after an ignored USR1, want exited 0 with no reason", st)
+	}
+}
+
+func TestEnvPathUsedForLookup(t *testing.T) {
+	s := startServer(t)
+	s.mustSh(`mkdir e && echo PATH=/nowhere > e/env`)
+	_, errOut, code := s.sh("/bin/echo 'sh -c true' > e/cmd")
+	if code == 0 || !strings.Contains(errOut, "No such file or directory") {
+		t.Errorf("sh with PATH=/nowhere: exit %d, %q; want ENOENT", code, errOut)
+	}
+	s.mustSh(`printf 'PATH=/bin\nGREETING=hello there\n' > e/env && echo "sh -c 'echo \$GREETING'" > e/cmd`)
+	s.waitState("e")
+	if log := s.read("e/log"); log != "hello there\n" {
+		t.Errorf("log = %q, want the variable from env", log)
+	}
+}
