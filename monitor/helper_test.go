@@ -34,6 +34,13 @@ const (
 	// helperFaults maps, touches and unmaps a region ROUNDS times and
 	// prints the nanoseconds per page fault.
 	helperFaults = "faults"
+	// helperHuge takes "CPU1,CPU2" and reads the lines "residue" and
+	// "huge" from stdin. Each line faults in one transparent huge page,
+	// "residue" on CPU1 followed by hugeResiduePages small pages there,
+	// "huge" on CPU2. After the huge page fault it prints "faulted", and
+	// at the end of the line AnonHugePages of /proc/self/smaps_rollup in
+	// KiB.
+	helperHuge = "huge"
 )
 
 const helperRegion = 1 << 30 // address space reserved by the helpers
@@ -127,6 +134,8 @@ func runHelper(mode, arg string) error {
 		pages := rounds * size / page
 		fmt.Println(float64(time.Since(start).Nanoseconds()) / float64(pages))
 		return nil
+	case helperHuge:
+		return runHugeHelper(arg)
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}

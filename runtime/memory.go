@@ -45,6 +45,7 @@ func (c *Container) limitCrossed(ev monitor.Event) {
 			"rss", ev.RSS, "limit", ev.Limit)
 	case monitor.HardLimit:
 		c.reason = ReasonHardLimit
+		r.hardLimitOnce.Do(func() { close(r.hardLimit) })
 		c.emit("hard-limit", fields...)
 		c.sup.log.Warn("hard memory limit crossed, killing", "container", c.name,
 			"rss", ev.RSS, "limit", ev.Limit, "pid", ev.PID, "killed_by_monitor", ev.Killed)

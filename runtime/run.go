@@ -32,6 +32,9 @@ type run struct {
 	ready chan struct{}
 	// final is the init's last report.
 	final initproc.Status
+	// hardLimit is closed when the monitor reports the hard limit crossed.
+	hardLimit     chan struct{}
+	hardLimitOnce sync.Once
 	// reports is closed after the init's last report.
 	reports chan struct{}
 	deathW  *os.File // held open while the supervisor lives
@@ -119,7 +122,8 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: c, cg: cg, ready: make(chan struct{}), reports: make(chan struct{})}
+	r := &run{c: c, cg: cg, ready: make(chan struct{}), reports: make(chan struct{}),
+		hardLimit: make(chan struct{})}
 	p, err := newInitPipes(filepath.Dir(c.log.path))
 	if err != nil {
 		cg.destroy()
@@ -247,6 +251,7 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	status := r.final
 	initErr := r.cmd.Wait()
 	exited := time.Now()
+	r.awaitHardLimit(status, initErr)
 	<-logDrained
 	r.stopKillTimer()
 	r.unwatchMemory()
@@ -271,6 +276,39 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	fields = append(fields, st.exitFields()...)
 	c.emit("exited", fields...)
 	c.sup.log.Info("container exited", "container", c.name, "state", st.String())
+}
+
+// hardLimitWait is how long a run that SIGKILL ended, for no reason the
+// supervisor knows, waits for the monitor's hard-limit event.
+const hardLimitWait = 100 * time.Millisecond
+
+// awaitHardLimit gives the monitor's hard-limit event time to arrive when
+// SIGKILL ended the run for no known reason: the eBPF monitor kills the
+// allocating process in the kernel, and the supervisor can see it die
+// before it reads the event.
+func (r *run) awaitHardLimit(status initproc.Status, initErr error) {
+	r.c.mu.Lock()
+	known := r.c.reason != ""
+	r.c.mu.Unlock()
+	if known || !killedBySIGKILL(status, initErr) {
+		return
+	}
+	select {
+	case <-r.hardLimit:
+	case <-time.After(hardLimitWait):
+	}
+}
+
+func killedBySIGKILL(status initproc.Status, initErr error) bool {
+	if ws := status.WaitStatus; ws != nil {
+		return ws.Signaled() && ws.Signal() == syscall.SIGKILL
+	}
+	var ee *exec.ExitError
+	if errors.As(initErr, &ee) {
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+	}
+	return false
 }
 
 // readReports reads the init's reports until it closes the pipe, marks

@@ -345,11 +345,38 @@ static __always_inline __u64 pages_to_bytes(__s64 pages)
 	return pages <= 0 ? 0 : (__u64)pages << page_shift;
 }
 
-static __always_inline bool near(__u64 value, __u64 limit, __u64 margin)
+// Return true when limit lies between from and to, or within margin of
+// the nearer of them. from and to may come in either order.
+static __always_inline bool near(__u64 from, __u64 to, __u64 limit, __u64 margin)
 {
+	__u64 low = from < to ? from : to, high = from < to ? to : from;
+
 	if (limit == ~0ULL)
 		return false;
-	return value + margin >= limit && value <= limit + margin;
+	return high + margin >= limit && low <= limit + margin;
+}
+
+// Return fbc->count of rss_stat counter member of mm, which is
+// MM_FILEPAGES, MM_ANONPAGES or MM_SHMEMPAGES.
+static __always_inline __s64 member_approx(struct mm_struct *mm, int member)
+{
+	// Constant indexes only: the verifier rejects a variable offset
+	// into a BTF pointer.
+	if (member == MM_FILEPAGES)
+		return counter_approx(&mm->rss_stat[MM_FILEPAGES]);
+	if (member == MM_ANONPAGES)
+		return counter_approx(&mm->rss_stat[MM_ANONPAGES]);
+	return counter_approx(&mm->rss_stat[MM_SHMEMPAGES]);
+}
+
+// Return the slot of entry that stores the charged value of member.
+static __always_inline __s64 *charged_slot(struct mm_entry *entry, int member)
+{
+	if (member == MM_FILEPAGES)
+		return &entry->pages[MM_FILEPAGES];
+	if (member == MM_ANONPAGES)
+		return &entry->pages[MM_ANONPAGES];
+	return &entry->pages[MM_SHMEMPAGES];
 }
 
 static __always_inline void send_event(__u32 kind, __u64 cgroup, __u64 rss, __u64 limit, __u32 pid,
@@ -400,9 +427,10 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 	__u64 cgroup = entry->cgroup;
 	struct limits *lim = bpf_map_lookup_elem(&cgroup_limits, &cgroup);
 	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &cgroup);
-	__s64 delta = 0, old_pages, new_pages, value;
+	__s64 delta = 0, old_pages, new_pages, value = 0, estimate;
 	__u64 old_bytes, new_bytes, margin;
 	__u64 key = (__u64)mm;
+	__s64 *slot = charged_slot(entry, member);
 	bool exact, empty = false;
 
 	if (!lim || !use) {
@@ -412,7 +440,8 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 	}
 
 	margin = pages_to_bytes(exact_margin_pages);
-	old_bytes = pages_to_bytes(use->pages);
+	old_pages = use->pages;
+	old_bytes = pages_to_bytes(old_pages);
 	// Updates from another context (curr false) always take the exact
 	// sum. They include the teardown of the mm (exit_mmap runs after
 	// current->mm was cleared, or in another task that dropped the last
@@ -421,7 +450,32 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 	// sits in per-CPU slots, and the entry must go before the mm_struct is
 	// reused for another process. fentry/exit_mmap would be the direct
 	// hook, but the kernels this was written for reject fentry programs.
-	exact = !curr || near(old_bytes, lim->soft, margin) || near(old_bytes, lim->hard, margin);
+	//
+	//
+	// Updates from the mm's own task take the exact sum when a limit lies
+	// within the margin of the range from the old total to an estimate of
+	// the new one, computed from fbc->count. The old total alone is not
+	// enough because one event can move a counter by many pages: a
+	// transparent huge page fault adds HPAGE_PMD_NR pages (512 with 4 KiB
+	// pages) to MM_ANONPAGES at once. Such a fault can jump from outside
+	// the margin to just past the limit, while fbc->count can still be
+	// below the limit by what sits in the per-CPU slots.
+	exact = !curr;
+	if (!all)
+		value = member_approx(mm, member);
+	if (!exact) {
+		estimate = old_pages;
+		if (all) {
+			estimate += counter_approx(&mm->rss_stat[MM_FILEPAGES]) - entry->pages[MM_FILEPAGES];
+			estimate += counter_approx(&mm->rss_stat[MM_ANONPAGES]) - entry->pages[MM_ANONPAGES];
+			estimate += counter_approx(&mm->rss_stat[MM_SHMEMPAGES]) - entry->pages[MM_SHMEMPAGES];
+		} else {
+			estimate += value - *slot;
+		}
+		new_bytes = pages_to_bytes(estimate);
+		exact = near(old_bytes, new_bytes, lim->soft, margin) ||
+			near(old_bytes, new_bytes, lim->hard, margin);
+	}
 	if (exact) {
 		compute_cpu_offsets();
 		if (!cpu_offsets_ready)
@@ -444,17 +498,9 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 		total += value;
 		delta += value - __sync_lock_test_and_set(&entry->pages[MM_SHMEMPAGES], value);
 		empty = exact && total == 0;
-	} else if (member == MM_FILEPAGES) {
-		// Constant indexes only: the verifier rejects a variable offset
-		// into a BTF pointer.
-		value = counter_approx(&mm->rss_stat[MM_FILEPAGES]);
-		delta = value - __sync_lock_test_and_set(&entry->pages[MM_FILEPAGES], value);
-	} else if (member == MM_ANONPAGES) {
-		value = counter_approx(&mm->rss_stat[MM_ANONPAGES]);
-		delta = value - __sync_lock_test_and_set(&entry->pages[MM_ANONPAGES], value);
-	} else if (member == MM_SHMEMPAGES) {
-		value = counter_approx(&mm->rss_stat[MM_SHMEMPAGES]);
-		delta = value - __sync_lock_test_and_set(&entry->pages[MM_SHMEMPAGES], value);
+	} else {
+		// value is fbc->count of member, read for the estimate above.
+		delta = value - __sync_lock_test_and_set(slot, value);
 	}
 	if (empty)
 		bpf_map_delete_elem(&mms, &key);
