@@ -95,7 +95,8 @@ func (r *cgroupRoot) leftovers() []string {
 // existing returns a handle on a container's cgroups without creating them.
 func (r *cgroupRoot) existing(name string) *cgroup {
 	cg := &cgroup{path: filepath.Join(r.path, name), fd: -1}
-	cg.groups = &groups{ctl: r.ctl, v2: cg.path, dirs: make(map[string]string)}
+	cg.groups = &groups{ctl: r.ctl, v2: cg.path, dirs: make(map[string]string),
+		joined: make(map[string]bool)}
 	for controller, mount := range r.ctl.v1 {
 		cg.groups.dirs[controller] = filepath.Join(mount, r.rel, name)
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // niceWeights is the kernel's table of scheduler weights by nice value,
@@ -133,12 +135,17 @@ type groups struct {
 	ctl  *controllers
 	v2   string            // the container's v2 directory
 	dirs map[string]string // v1 controller to the container's directory
+	// joined records the v1 directories the container's processes were
+	// moved into. Each move costs the kernel an RCU grace period, a
+	// millisecond or more, so a container joins the cpu and cpuset
+	// directories only once it needs them.
+	joined map[string]bool
 }
 
 // createGroups makes the container's v1 directories at rel below each v1
 // mount, copying the parent's cpuset so tasks can join.
 func (ctl *controllers) createGroups(v2dir, rel string) (*groups, error) {
-	g := &groups{ctl: ctl, v2: v2dir, dirs: make(map[string]string)}
+	g := &groups{ctl: ctl, v2: v2dir, dirs: make(map[string]string), joined: make(map[string]bool)}
 	for name, mount := range ctl.v1 {
 		dir := filepath.Join(mount, rel)
 		if err := mkdirCgroupV1(mount, dir, name == "cpuset"); err != nil {
@@ -199,16 +206,30 @@ func (g *groups) file(controller, name string) string {
 	return filepath.Join(g.v2, name)
 }
 
-// join moves process pid into the v1 directories; the v2 directory it
-// joined at clone.
-func (g *groups) join(pid int) error {
-	for name, dir := range g.dirs {
-		f := filepath.Join(dir, "cgroup.procs")
-		if err := os.WriteFile(f, []byte(strconv.Itoa(pid)), 0); err != nil {
-			return fmt.Errorf("join %s cgroup %s: %w", name, dir, err)
+// join moves processes into the v1 directory of controller, if there is
+// one and they are not there yet; the v2 directory they joined at clone.
+// The caller makes sure that none of them forks meanwhile.
+func (g *groups) join(controller string, pids []int) error {
+	dir, ok := g.dirs[controller]
+	if !ok || g.joined[controller] {
+		return nil
+	}
+	f := filepath.Join(dir, "cgroup.procs")
+	for _, pid := range pids {
+		err := os.WriteFile(f, []byte(strconv.Itoa(pid)), 0)
+		if err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("join %s cgroup %s: %w", controller, dir, err)
 		}
 	}
+	g.joined[controller] = true
 	return nil
+}
+
+// needs reports whether controller's v1 directory exists but has not been
+// joined.
+func (g *groups) needs(controller string) bool {
+	_, ok := g.dirs[controller]
+	return ok && !g.joined[controller]
 }
 
 // apply writes the limits the controllers enforce.

@@ -12,8 +12,19 @@ import (
 // prepareGroups moves the init into the container's v1 cgroups and applies
 // the limits and CPU weight before the command starts.
 func (r *run) prepareGroups(l Limits, nice int) error {
-	if err := r.cg.groups.join(r.pid); err != nil {
+	g := r.cg.groups
+	if err := g.join("pids", []int{r.pid}); err != nil {
 		return err
+	}
+	if len(l.CPUs) > 0 {
+		if err := g.join("cpuset", []int{r.pid}); err != nil {
+			return err
+		}
+	}
+	if nice != 0 {
+		if err := g.join("cpu", []int{r.pid}); err != nil {
+			return err
+		}
 	}
 	if err := r.cg.groups.apply(l); err != nil {
 		return err
@@ -36,6 +47,11 @@ func (r *run) prepareGroups(l Limits, nice int) error {
 
 // applyLimits makes new limits take effect on the running container.
 func (r *run) applyLimits(l Limits) error {
+	if len(l.CPUs) > 0 && r.cg.groups.needs("cpuset") {
+		if err := r.joinRunning("cpuset"); err != nil {
+			return err
+		}
+	}
 	if err := r.cg.groups.apply(l); err != nil {
 		return err
 	}
@@ -64,8 +80,35 @@ func (r *run) renice(n int) error {
 			initproc.SetAutogroupNice(tid, n)
 		}
 	}
+	if n != 0 && r.cg.groups.needs("cpu") {
+		if err := r.joinRunning("cpu"); err != nil {
+			return err
+		}
+	}
 	_, err = r.cg.groups.setNice(n)
 	return err
+}
+
+// joinRunning moves every process of the running container into the v1
+// directory of controller. The container is frozen meanwhile, unless it
+// is already, so that no process forks a child that stays behind.
+func (r *run) joinRunning(controller string) error {
+	frozen := r.c.state.Phase == Frozen
+	if !frozen {
+		if err := r.cg.freeze(true); err != nil {
+			return err
+		}
+		defer func() {
+			if err := r.cg.freeze(false); err != nil {
+				r.c.sup.log.Error("thaw after joining a cgroup", "container", r.c.name, "err", err)
+			}
+		}()
+	}
+	pids, err := r.cg.pids()
+	if err != nil {
+		return fmt.Errorf("list processes of %s: %w", r.c.name, err)
+	}
+	return r.cg.groups.join(controller, pids)
 }
 
 // rss returns the container's resident memory as the monitor counts it.
