@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -39,10 +40,6 @@ func Run() {
 		initFail(127, "read configuration: %v", err)
 	}
 	go watchSupervisor(cfg.LogName)
-	// From here the death pipe covers the supervisor's death and saves
-	// the log first; SIGKILL at its death would cut that short. The
-	// setting belongs to this thread, the one the supervisor started.
-	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 	if err := setupRoot(cfg); err != nil {
 		initFail(127, "%v", err)
 	}
@@ -52,6 +49,21 @@ func Run() {
 	}
 	reapUntil(pid)
 }
+
+// init clears the parent-death signal that the supervisor sets on the
+// init's main thread, so that at the supervisor's death the init can save
+// the unread log before it exits. The death pipe covers that death from
+// here on, even one that comes before watchSupervisor runs: its end of
+// file stays. Package initialisers run on the main thread, the one that
+// carries the signal, which main.main may not.
+func init() {
+	if len(os.Args) > 0 && os.Args[0] == initName0 {
+		unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+	}
+}
+
+// initName0 is the init's argv[0], which the supervisor sets.
+const initName0 = "ctlfs-init"
 
 // initName is the init's command name in ps, NUL-terminated.
 var initName = []byte("ctlfs-init\x00")
@@ -74,10 +86,15 @@ func watchSupervisor(logName string) {
 	f := os.NewFile(DeathFD, "death")
 	var b [1]byte
 	f.Read(b[:])
+	supervisorGone.Store(true)
 	unix.Kill(-1, unix.SIGKILL)
 	saveLog(logName)
 	os.Exit(137)
 }
+
+// supervisorGone is set once the supervisor has died; from then on the
+// watcher, not the reaper, ends the init, after it has saved the log.
+var supervisorGone atomic.Bool
 
 // saveLog appends to the log what the container wrote to its output pipe
 // and the dead supervisor never read. It closes the init's own write
@@ -280,6 +297,9 @@ func reapUntil(cmdPid int) {
 		switch sig {
 		case syscall.SIGCHLD:
 			if ws, done := reap(cmdPid); done {
+				if supervisorGone.Load() {
+					select {} // watchSupervisor saves the log and exits
+				}
 				reportStatus(Status{WaitStatus: &ws})
 				os.Exit(0)
 			}
