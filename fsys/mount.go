@@ -84,6 +84,10 @@ func serve(server *fuse.Server, dir string, log *slog.Logger) (*fuse.Server, err
 		return nil, err
 	}
 	go server.Serve()
+	// NOTE: WaitMount opens and closes a file of the new mount (go-fuse's
+	// poll probe, v2.12.1). A SIGKILL in that moment leaves the dying
+	// supervisor waiting in the kernel on its own mount, with the
+	// connection open, until CleanStaleMount aborts it at the next start.
 	if err := server.WaitMount(); err != nil {
 		return nil, fmt.Errorf("wait for mount %s: %w", dir, err)
 	}
