@@ -26,6 +26,10 @@ import (
 // maxCPUs is MAX_CPUS in bpf/rss.c.
 const maxCPUs = 4096
 
+// maxWatched is MAX_WATCHED in bpf/rss.c, the number of slots in the
+// cgroup_limits and cgroup_usage arrays.
+const maxWatched = 4096
+
 // ebpfMonitor is the Monitor built on the kmem/rss_stat tracepoint.
 type ebpfMonitor struct {
 	objs        rssObjects
@@ -38,7 +42,12 @@ type ebpfMonitor struct {
 
 	mu      sync.Mutex // guards watched, the config map and Close
 	watched map[uint64]watchedCgroup
-	closed  bool
+	// Slots of the cgroup_limits and cgroup_usage arrays: slotUsed marks
+	// the taken ones and nextSlot is where the search for a free one
+	// starts.
+	slotUsed [maxWatched]bool
+	nextSlot uint32
+	closed   bool
 
 	events  chan Event
 	done    chan struct{}  // closed by Close to stop senders
@@ -49,6 +58,7 @@ type ebpfMonitor struct {
 type watchedCgroup struct {
 	path   string
 	level  uint32
+	slot   uint32
 	limits Limits
 }
 
@@ -179,9 +189,8 @@ func (m *ebpfMonitor) Describe() string {
 	if v := m.objs.LostEvents; v != nil && v.Get(&lost) == nil && lost > 0 {
 		s += fmt.Sprintf("; %d events dropped because the ring buffer was full", lost)
 	}
-	return s + fmt.Sprintf("; watching %d cgroups, %d limit and %d usage entries, %d address spaces",
-		len(m.watched), countEntries(m.objs.CgroupLimits), countEntries(m.objs.CgroupUsage),
-		countEntries(m.objs.Mms))
+	return s + fmt.Sprintf("; watching %d cgroups, %d slot entries, %d address spaces",
+		len(m.watched), countEntries(m.objs.CgroupSlots), countEntries(m.objs.Mms))
 }
 
 // countEntries returns the number of entries of a hash map, so that a
@@ -208,15 +217,20 @@ func (m *ebpfMonitor) Watch(cgroup uint64, path string, l Limits) error {
 	if m.closed {
 		return fmt.Errorf("watch cgroup %d: monitor closed", cgroup)
 	}
-	if err := m.objs.CgroupLimits.Put(cgroup, m.limitsValue(l, level)); err != nil {
-		return fmt.Errorf("watch cgroup %d: update limits map: %w", cgroup, err)
+	if w, ok := m.watched[cgroup]; ok {
+		// Watching a watched cgroup again replaces its limits and keeps
+		// its usage.
+		if err := m.objs.CgroupLimits.Put(w.slot, limitsValue(cgroup, l, level)); err != nil {
+			return fmt.Errorf("watch cgroup %d: update limits map: %w", cgroup, err)
+		}
+		m.watched[cgroup] = watchedCgroup{path: path, level: level, slot: w.slot, limits: l}
+	} else {
+		slot, err := m.claimSlot(cgroup, l, level)
+		if err != nil {
+			return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
+		}
+		m.watched[cgroup] = watchedCgroup{path: path, level: level, slot: slot, limits: l}
 	}
-	err = m.objs.CgroupUsage.Update(cgroup, rssUsage{}, ebpf.UpdateNoExist)
-	if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
-		m.objs.CgroupLimits.Delete(cgroup)
-		return fmt.Errorf("watch cgroup %d: update usage map: %w", cgroup, err)
-	}
-	m.watched[cgroup] = watchedCgroup{path: path, level: level, limits: l}
 	if err := m.writeConfig(); err != nil {
 		return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
 	}
@@ -226,8 +240,41 @@ func (m *ebpfMonitor) Watch(cgroup uint64, path string, l Limits) error {
 	return nil
 }
 
-func (m *ebpfMonitor) limitsValue(l Limits, level uint32) rssLimits {
-	return rssLimits{Soft: l.Soft, Hard: l.Hard, Level: level}
+func limitsValue(cgroup uint64, l Limits, level uint32) rssLimits {
+	return rssLimits{Cgroup: cgroup, Soft: l.Soft, Hard: l.Hard, Level: level}
+}
+
+// claimSlot takes a free slot for cgroup, fills its limits and usage and
+// then adds cgroup to cgroup_slots, so that the BPF program never finds
+// a slot that is not set up. The search starts after the last slot
+// taken: a slot freed by Unwatch is reused as late as possible, because
+// an event that read the old owner of the slot just before Unwatch can
+// still add to its usage. Callers hold m.mu.
+func (m *ebpfMonitor) claimSlot(cgroup uint64, l Limits, level uint32) (uint32, error) {
+	slot, found := uint32(0), false
+	for i := range uint32(maxWatched) {
+		slot = (m.nextSlot + i) % maxWatched
+		if !m.slotUsed[slot] {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return 0, fmt.Errorf("%d cgroups watched already, the maximum", maxWatched)
+	}
+	if err := m.objs.CgroupUsage.Put(slot, rssUsage{}); err != nil {
+		return 0, fmt.Errorf("update usage map: %w", err)
+	}
+	if err := m.objs.CgroupLimits.Put(slot, limitsValue(cgroup, l, level)); err != nil {
+		return 0, fmt.Errorf("update limits map: %w", err)
+	}
+	if err := m.objs.CgroupSlots.Put(cgroup, slot); err != nil {
+		m.objs.CgroupLimits.Put(slot, rssLimits{})
+		return 0, fmt.Errorf("update slot map: %w", err)
+	}
+	m.slotUsed[slot] = true
+	m.nextSlot = (slot + 1) % maxWatched
+	return slot, nil
 }
 
 // writeConfig stores the number of watched cgroups and their depths,
@@ -273,14 +320,14 @@ func (m *ebpfMonitor) SetLimits(cgroup uint64, l Limits) error {
 	if err := m.syncMMs(); err != nil {
 		return fmt.Errorf("set limits of cgroup %d: %w", cgroup, err)
 	}
-	if err := m.objs.CgroupLimits.Put(cgroup, m.limitsValue(l, w.level)); err != nil {
+	if err := m.objs.CgroupLimits.Put(w.slot, limitsValue(cgroup, l, w.level)); err != nil {
 		return fmt.Errorf("set limits of cgroup %d: update limits map: %w", cgroup, err)
 	}
 	old := w.limits
 	w.limits = l
 	m.watched[cgroup] = w
 
-	rss, err := m.rss(cgroup)
+	rss, err := m.rss(w.slot)
 	if err != nil {
 		return fmt.Errorf("set limits of cgroup %d: %w", cgroup, err)
 	}
@@ -312,7 +359,8 @@ func limitEvents(cgroup, rss uint64, old, new Limits) []Event {
 func (m *ebpfMonitor) Unwatch(cgroup uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.watched[cgroup]; !ok {
+	w, ok := m.watched[cgroup]
+	if !ok {
 		return fmt.Errorf("unwatch cgroup %d: %w", cgroup, ErrNotWatched)
 	}
 	delete(m.watched, cgroup)
@@ -320,15 +368,21 @@ func (m *ebpfMonitor) Unwatch(cgroup uint64) error {
 	if err := m.writeConfig(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := m.objs.CgroupLimits.Delete(cgroup); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		errs = append(errs, fmt.Errorf("delete from limits map: %w", err))
+	if err := m.objs.CgroupSlots.Delete(cgroup); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		errs = append(errs, fmt.Errorf("delete from slot map: %w", err))
 	}
-	if err := m.objs.CgroupUsage.Delete(cgroup); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		errs = append(errs, fmt.Errorf("delete from usage map: %w", err))
+	// A limits value with cgroup 0 marks the slot free, and the program
+	// drops the mm entries that still point to it.
+	if err := m.objs.CgroupLimits.Put(w.slot, rssLimits{}); err != nil {
+		errs = append(errs, fmt.Errorf("clear limits map: %w", err))
 	}
-	// The program stops adding entries for the cgroup once its limits
-	// entry is gone, but an event already past that check can still add
-	// one, so the sweep runs twice.
+	if err := m.objs.CgroupUsage.Put(w.slot, rssUsage{}); err != nil {
+		errs = append(errs, fmt.Errorf("clear usage map: %w", err))
+	}
+	m.slotUsed[w.slot] = false
+	// The program stops adding entries for the cgroup once its slot entry
+	// is gone, but an event already past that check can still add one,
+	// so the sweep runs twice.
 	for range 2 {
 		if err := m.deleteMMs(cgroup); err != nil {
 			errs = append(errs, err)
@@ -367,7 +421,8 @@ func (m *ebpfMonitor) deleteMMs(cgroup uint64) error {
 func (m *ebpfMonitor) RSS(cgroup uint64) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.watched[cgroup]; !ok {
+	w, ok := m.watched[cgroup]
+	if !ok {
 		return 0, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, ErrNotWatched)
 	}
 	// Away from limits the BPF program charges fbc->count of each mm
@@ -383,16 +438,17 @@ func (m *ebpfMonitor) RSS(cgroup uint64) (uint64, error) {
 	if err := m.syncMMs(); err != nil {
 		return 0, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, err)
 	}
-	rss, err := m.rss(cgroup)
+	rss, err := m.rss(w.slot)
 	if err != nil {
 		return 0, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, err)
 	}
 	return rss, nil
 }
 
-func (m *ebpfMonitor) rss(cgroup uint64) (uint64, error) {
+// rss returns the charged RSS of the cgroup in slot.
+func (m *ebpfMonitor) rss(slot uint32) (uint64, error) {
 	var use rssUsage
-	if err := m.objs.CgroupUsage.Lookup(cgroup, &use); err != nil {
+	if err := m.objs.CgroupUsage.Lookup(slot, &use); err != nil {
 		return 0, fmt.Errorf("look up usage map: %w", err)
 	}
 	if use.Pages <= 0 {

@@ -361,6 +361,7 @@ func TestEBPFUnwatchAndCloseLeaveNothing(t *testing.T) {
 		t.Error("no mm entry for a cgroup with a running process")
 	}
 
+	slot := m.watched[cg.id].slot
 	if err := m.Unwatch(cg.id); err != nil {
 		t.Fatal(err)
 	}
@@ -368,13 +369,23 @@ func TestEBPFUnwatchAndCloseLeaveNothing(t *testing.T) {
 	if n := countMMs(t, m, cg.id); n != 0 {
 		t.Errorf("%d mm entries left after Unwatch", n)
 	}
+	var freed uint32
+	if err := m.objs.CgroupSlots.Lookup(cg.id, &freed); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Errorf("slot entry after Unwatch: error %v, expected ErrKeyNotExist", err)
+	}
 	var lim rssLimits
-	if err := m.objs.CgroupLimits.Lookup(cg.id, &lim); !errors.Is(err, ebpf.ErrKeyNotExist) {
-		t.Errorf("limits entry after Unwatch: error %v, expected ErrKeyNotExist", err)
+	if err := m.objs.CgroupLimits.Lookup(slot, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cgroup != 0 {
+		t.Errorf("limits of slot %d name cgroup %d after Unwatch, expected 0", slot, lim.Cgroup)
 	}
 	var use rssUsage
-	if err := m.objs.CgroupUsage.Lookup(cg.id, &use); !errors.Is(err, ebpf.ErrKeyNotExist) {
-		t.Errorf("usage entry after Unwatch: error %v, expected ErrKeyNotExist", err)
+	if err := m.objs.CgroupUsage.Lookup(slot, &use); err != nil {
+		t.Fatal(err)
+	}
+	if use.Pages != 0 {
+		t.Errorf("usage of slot %d is %d pages after Unwatch, expected 0", slot, use.Pages)
 	}
 
 	progInfo, err := m.objs.OnRssStat.Info()

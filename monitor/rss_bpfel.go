@@ -31,16 +31,19 @@ type rssEvent struct {
 }
 
 type rssLimits struct {
-	_     structs.HostLayout
-	Soft  uint64
-	Hard  uint64
-	Level uint32
-	Pad   uint32
+	_      structs.HostLayout
+	Cgroup uint64
+	Soft   uint64
+	Hard   uint64
+	Level  uint32
+	Pad    uint32
 }
 
 type rssMmEntry struct {
 	_      structs.HostLayout
 	Cgroup uint64
+	Slot   uint32
+	Pad    uint32
 	Pages  [4]int64
 }
 
@@ -54,6 +57,7 @@ type rssUsage struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	rssMapCgroupLimits     = "cgroup_limits"
+	rssMapCgroupSlots      = "cgroup_slots"
 	rssMapCgroupUsage      = "cgroup_usage"
 	rssMapCpuProbe         = "cpu_probe"
 	rssMapEvents           = "events"
@@ -121,6 +125,7 @@ type rssProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type rssMapSpecs struct {
 	CgroupLimits *ebpf.MapSpec `ebpf:"cgroup_limits"`
+	CgroupSlots  *ebpf.MapSpec `ebpf:"cgroup_slots"`
 	CgroupUsage  *ebpf.MapSpec `ebpf:"cgroup_usage"`
 	CpuProbe     *ebpf.MapSpec `ebpf:"cpu_probe"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
@@ -162,6 +167,7 @@ func (o *rssObjects) Close() error {
 // It can be passed to loadRssObjects or ebpf.CollectionSpec.LoadAndAssign.
 type rssMaps struct {
 	CgroupLimits *ebpf.Map `ebpf:"cgroup_limits"`
+	CgroupSlots  *ebpf.Map `ebpf:"cgroup_slots"`
 	CgroupUsage  *ebpf.Map `ebpf:"cgroup_usage"`
 	CpuProbe     *ebpf.Map `ebpf:"cpu_probe"`
 	Events       *ebpf.Map `ebpf:"events"`
@@ -172,6 +178,7 @@ type rssMaps struct {
 func (m *rssMaps) Close() error {
 	return _RssClose(
 		m.CgroupLimits,
+		m.CgroupSlots,
 		m.CgroupUsage,
 		m.CpuProbe,
 		m.Events,

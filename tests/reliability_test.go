@@ -296,7 +296,7 @@ func TestManyContainersNoLeaks(t *testing.T) {
 	}
 	mon := s.read("monitor")
 	if !strings.Contains(mon, "watching 0 cgroups") ||
-		strings.HasPrefix(mon, "ebpf") && !strings.Contains(mon, " 0 limit and 0 usage entries, 0 address spaces") {
+		strings.HasPrefix(mon, "ebpf") && !strings.Contains(mon, " 0 slot entries, 0 address spaces") {
 		t.Errorf("monitor keeps entries after every container was removed: %s", mon)
 	}
 	for _, dir := range []string{"logs", "layers", "containers"} {

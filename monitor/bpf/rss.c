@@ -57,6 +57,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define MAX_CPUS 4096
 // Upper bound on the cgroup v2 depth of a watched cgroup.
 #define MAX_LEVEL 32
+// Number of watched cgroups the maps hold (maxWatched in ebpf.go).
+#define MAX_WATCHED 4096
 
 // Minimal kernel types. preserve_access_index makes clang emit CO-RE
 // relocations, so only the field names must match the running kernel,
@@ -132,12 +134,17 @@ __u32 cpu_offsets_ready;
 
 struct mm_entry {
 	__u64 cgroup;
+	// Index of the cgroup in cgroup_limits and cgroup_usage.
+	__u32 slot;
+	__u32 pad;
 	// Last value charged for each rss_stat counter, in pages. The swap
 	// slot stays 0 because swap is not RSS.
 	__s64 pages[NR_MM_COUNTERS];
 };
 
+// Limits of the watched cgroup in one slot. cgroup is 0 in a free slot.
 struct limits {
+	__u64 cgroup;
 	__u64 soft; // bytes, ~0 = none
 	__u64 hard; // bytes, ~0 = none
 	__u32 level; // cgroup v2 depth of the watched cgroup
@@ -178,17 +185,31 @@ struct {
 	__type(value, struct mm_entry);
 } mms SEC(".maps");
 
+// Slot of each watched cgroup. Only the search for the cgroup of a new
+// mm uses it. Events of known mms find the slot in their mm entry, and
+// array lookups, unlike hash lookups, compile to a bounds check and an
+// address computation.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, MAX_WATCHED);
 	__type(key, __u64); // cgroup id
+	__type(value, __u32); // slot
+} cgroup_slots SEC(".maps");
+
+// Limits and usage sit in separate maps because the Go side rewrites a
+// whole limits value, which must not reset the usage that the program
+// adds to concurrently.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_WATCHED);
+	__type(key, __u32); // slot
 	__type(value, struct limits);
 } cgroup_limits SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64); // cgroup id
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_WATCHED);
+	__type(key, __u32); // slot
 	__type(value, struct usage);
 } cgroup_usage SEC(".maps");
 
@@ -284,12 +305,12 @@ static __always_inline __s64 counter_exact(struct percpu_counter *fbc)
 	struct percpu_sum_ctx ctx = {};
 	__s64 before, after;
 
-	ctx.counters = (__u64)BPF_CORE_READ(fbc, counters);
+	ctx.counters = (__u64)fbc->counters;
 	for (int attempt = 0; attempt < 3; attempt++) {
-		before = BPF_CORE_READ(fbc, count);
+		before = fbc->count;
 		ctx.sum = before;
 		bpf_loop(nr_cpus, add_cpu_slot, &ctx, 0);
-		after = BPF_CORE_READ(fbc, count);
+		after = fbc->count;
 		if (before == after)
 			break;
 	}
@@ -298,10 +319,11 @@ static __always_inline __s64 counter_exact(struct percpu_counter *fbc)
 
 // Return fbc->count in pages, the value percpu_counter_read_positive()
 // returns. It lags the exact value by less than percpu_counter_batch
-// pages per CPU.
+// pages per CPU. fbc must point into an mm_struct that the program
+// got as a BTF pointer, so that the direct read is allowed.
 static __always_inline __s64 counter_approx(struct percpu_counter *fbc)
 {
-	__s64 count = BPF_CORE_READ(fbc, count);
+	__s64 count = fbc->count;
 
 	return count < 0 ? 0 : count;
 }
@@ -312,10 +334,10 @@ static __always_inline __u64 task_ancestor_cgroup(struct task_struct *task, __u3
 {
 	struct cgroup *cgrp, *ancestor = 0;
 
-	cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	cgrp = task->cgroups->dfl_cgrp;
 	if (!cgrp || level >= MAX_LEVEL)
 		return 0;
-	if (BPF_CORE_READ(cgrp, level) < (int)level)
+	if (cgrp->level < (int)level)
 		return 0;
 	bpf_probe_read_kernel(&ancestor, sizeof(ancestor),
 			      (void *)cgrp + bpf_core_field_offset(struct cgroup, ancestors) +
@@ -325,8 +347,10 @@ static __always_inline __u64 task_ancestor_cgroup(struct task_struct *task, __u3
 	return BPF_CORE_READ(ancestor, kn, id);
 }
 
-// Return the watched cgroup that contains task, or 0.
-static __always_inline __u64 watched_cgroup_of(struct task_struct *task, struct config *cfg)
+// Return the watched cgroup that contains task and store its slot in
+// *slot, or return 0.
+static __always_inline __u64 watched_cgroup_of(struct task_struct *task, struct config *cfg,
+					       __u32 *slot)
 {
 	__u32 mask = cfg->level_mask;
 
@@ -334,8 +358,13 @@ static __always_inline __u64 watched_cgroup_of(struct task_struct *task, struct 
 		if (!(mask & (1u << level)))
 			continue;
 		__u64 id = task_ancestor_cgroup(task, level);
-		if (id && bpf_map_lookup_elem(&cgroup_limits, &id))
+		if (!id)
+			continue;
+		__u32 *found = bpf_map_lookup_elem(&cgroup_slots, &id);
+		if (found) {
+			*slot = *found;
 			return id;
+		}
 	}
 	return 0;
 }
@@ -410,9 +439,12 @@ static __always_inline void discharge(__u64 key)
 	pages += __sync_lock_test_and_set(&entry->pages[MM_FILEPAGES], 0);
 	pages += __sync_lock_test_and_set(&entry->pages[MM_ANONPAGES], 0);
 	pages += __sync_lock_test_and_set(&entry->pages[MM_SHMEMPAGES], 0);
-	__u64 cgroup = entry->cgroup;
-	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &cgroup);
-	if (use && pages)
+	__u32 slot = entry->slot;
+	struct limits *lim = bpf_map_lookup_elem(&cgroup_limits, &slot);
+	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &slot);
+	// A slot that holds another cgroup now was freed by Unwatch, which
+	// also dropped the usage of this one.
+	if (lim && use && lim->cgroup == entry->cgroup && pages)
 		__sync_fetch_and_add(&use->pages, -pages);
 	bpf_map_delete_elem(&mms, &key);
 }
@@ -425,15 +457,16 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 				    bool all, struct task_struct *task, bool curr)
 {
 	__u64 cgroup = entry->cgroup;
-	struct limits *lim = bpf_map_lookup_elem(&cgroup_limits, &cgroup);
-	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &cgroup);
+	__u32 index = entry->slot;
+	struct limits *lim = bpf_map_lookup_elem(&cgroup_limits, &index);
+	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &index);
 	__s64 delta = 0, old_pages, new_pages, value = 0, estimate;
 	__u64 old_bytes, new_bytes, margin;
 	__u64 key = (__u64)mm;
 	__s64 *slot = charged_slot(entry, member);
 	bool exact, empty = false;
 
-	if (!lim || !use) {
+	if (!lim || !use || lim->cgroup != cgroup) {
 		// The cgroup is no longer watched: drop the stale entry.
 		bpf_map_delete_elem(&mms, &key);
 		return;
@@ -514,10 +547,14 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 	if (delta < 0)
 		return;
 
-	__u32 pid = curr ? BPF_CORE_READ(task, tgid) : 0;
 	__u64 soft = lim->soft, hard = lim->hard;
+	bool soft_crossed = soft != ~0ULL && old_bytes <= soft && new_bytes > soft;
 
-	if (soft != ~0ULL && old_bytes <= soft && new_bytes > soft)
+	if (!soft_crossed && (hard == ~0ULL || new_bytes <= hard))
+		return;
+	__u32 pid = curr ? task->tgid : 0;
+
+	if (soft_crossed)
 		send_event(EVENT_SOFT, cgroup, new_bytes, soft, pid, false);
 
 	if (hard == ~0ULL || new_bytes <= hard)
@@ -542,13 +579,13 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 // runs on the supervisor's mm, whose owner is the supervisor, so the
 // supervisor's page faults are never charged to the container. After exec
 // the child has a new mm owned by itself and is charged from then on.
-static __always_inline __u64 owner_cgroup(struct mm_struct *mm, struct config *cfg)
+static __always_inline __u64 owner_cgroup(struct mm_struct *mm, struct config *cfg, __u32 *slot)
 {
-	struct task_struct *owner = BPF_CORE_READ(mm, owner);
+	struct task_struct *owner = mm->owner;
 
 	if (!owner)
 		return 0;
-	return watched_cgroup_of(owner, cfg);
+	return watched_cgroup_of(owner, cfg, slot);
 }
 
 SEC("tp_btf/rss_stat")
@@ -581,10 +618,11 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	// from any context.
 	if (!curr)
 		return 0;
-	__u64 cgroup = owner_cgroup(mm, cfg);
+	__u32 slot = 0;
+	__u64 cgroup = owner_cgroup(mm, cfg, &slot);
 	if (!cgroup)
 		return 0;
-	struct mm_entry fresh = {.cgroup = cgroup};
+	struct mm_entry fresh = {.cgroup = cgroup, .slot = slot};
 	if (bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST))
 		return 0;
 	entry = bpf_map_lookup_elem(&mms, &key);
@@ -633,10 +671,11 @@ int sync_mms(struct bpf_iter__task *ctx)
 	__u64 key = (__u64)mm;
 	entry = bpf_map_lookup_elem(&mms, &key);
 	if (!entry) {
-		__u64 cgroup = owner_cgroup(mm, cfg);
+		__u32 slot = 0;
+		__u64 cgroup = owner_cgroup(mm, cfg, &slot);
 		if (!cgroup)
 			return 0;
-		struct mm_entry fresh = {.cgroup = cgroup};
+		struct mm_entry fresh = {.cgroup = cgroup, .slot = slot};
 		// An entry that on_rss_stat added in the meantime is synced
 		// below as well.
 		bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST);
