@@ -449,4 +449,7 @@ func TestLogSavedAfterCrash(t *testing.T) {
 	if strings.Trim(strings.ReplaceAll(after, "tick\n", ""), "tick") != "" {
 		t.Errorf("log holds more than whole ticks: %q", after)
 	}
+	// A new supervisor on the same state directory removes the cgroups the
+	// dead one left, and its shutdown checks that none remain.
+	startServerAt(t, s.mnt, s.stateDir)
 }
