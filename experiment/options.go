@@ -3,9 +3,11 @@ package experiment
 import (
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
-	"strings"
 	"time"
+
+	"ctlfs/runtime"
 )
 
 // Options configure the experiments. Zero fields take the value of
@@ -122,17 +124,12 @@ func (f *sizeFlag) Set(text string) error {
 	return err
 }
 
-// parseSize parses a size in the notation of the limits file.
+// parseSize parses a size in the notation of the limits file, which
+// runtime.ParseSize defines, without its "max".
 func parseSize(text string) (int64, error) {
-	number := strings.TrimSuffix(strings.TrimSuffix(text, "B"), "i")
-	shift := 0
-	if i := strings.IndexAny(number, "KMGT"); i >= 0 && i == len(number)-1 {
-		shift = 10 * (1 + strings.IndexByte("KMGT", number[i]))
-		number = number[:i]
-	}
-	value, err := strconv.ParseInt(number, 10, 64)
-	if err != nil || value < 0 || value > (1<<62)>>shift {
+	size, err := runtime.ParseSize(text)
+	if err != nil || size == runtime.Unlimited || size > math.MaxInt64 {
 		return 0, fmt.Errorf("invalid size %q: expected bytes or a number with K, M, G or T", text)
 	}
-	return value << shift, nil
+	return int64(size), nil
 }

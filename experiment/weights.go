@@ -3,22 +3,9 @@ package experiment
 import (
 	"fmt"
 	"math"
-)
 
-// niceWeights is the kernel's table of task weights for nice -20 to 19
-// (sched_prio_to_weight in kernel/sched/core.c). Nice 0 is 1024, and each
-// step of one nice level changes the weight by a factor of about 1.25, so
-// a task gets about 10% more or less CPU than its peer per level.
-var niceWeights = [40]int{
-	88761, 71755, 56483, 46273, 36291,
-	29154, 23254, 18705, 14949, 11916,
-	9548, 7620, 6100, 4904, 3906,
-	3121, 2501, 1991, 1586, 1277,
-	1024, 820, 655, 526, 423,
-	335, 272, 215, 172, 137,
-	110, 87, 70, 56, 45,
-	36, 29, 23, 18, 15,
-}
+	"ctlfs/runtime"
+)
 
 // Range of nice values that setpriority(2) and the ctl file accept.
 const (
@@ -32,7 +19,7 @@ func Weight(nice int) (int, error) {
 	if nice < MinNice || nice > MaxNice {
 		return 0, fmt.Errorf("invalid nice %d: expected %d to %d", nice, MinNice, MaxNice)
 	}
-	return niceWeights[nice-MinNice], nil
+	return int(runtime.NiceWeight(nice)), nil
 }
 
 // PredictShares returns the fractions of one CPU that two always-runnable

@@ -37,7 +37,9 @@ func TestWeight(t *testing.T) {
 // the weight by a factor of about 1.25.
 func TestWeightTableRatio(t *testing.T) {
 	for nice := MinNice; nice < MaxNice; nice++ {
-		ratio := float64(niceWeights[nice-MinNice]) / float64(niceWeights[nice-MinNice+1])
+		w, _ := Weight(nice)
+		next, _ := Weight(nice + 1)
+		ratio := float64(w) / float64(next)
 		if ratio < 1.2 || ratio > 1.3 {
 			t.Errorf("weight(%d)/weight(%d) = %.3f, want about 1.25", nice, nice+1, ratio)
 		}
