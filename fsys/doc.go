@@ -55,7 +55,7 @@
 //	            and the lines of env, which may replace these. When it
 //	            still cannot be executed, state reads exited 127
 //	            reason=start-failed (126 when it is not executable), and
-//	            log says why.
+//	            log contains the reason.
 //	limits  rw  Resource limits as key=value pairs (see Limits).
 //	env     rw  NAME=value lines added to the default environment. A
 //	            write replaces all of them, and "echo > env" clears them.

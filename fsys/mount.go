@@ -138,8 +138,8 @@ func Unmount(server *fuse.Server, dir string, log *slog.Logger) error {
 }
 
 // CleanStaleMount detaches a FUSE mount that a supervisor killed on dir
-// left behind. A dead server's mount answers ENOTCONN, or never answers
-// at all: a thread of the dead server can hang in the kernel on a request
+// left behind. A dead server's mount fails with ENOTCONN, or never
+// replies at all: a thread of the dead server can hang in the kernel on a request
 // to its own mount, which keeps the connection open and every later
 // request waiting. So the mount point is probed with a deadline, and a
 // mount that does not answer has its connection aborted through the
@@ -165,7 +165,7 @@ func CleanStaleMount(dir string, log *slog.Logger) error {
 }
 
 // answers reports whether a stat of dir succeeds within timeout. A stat
-// that hangs is left behind; aborting the connection ends it.
+// that hangs is left behind, and aborting the connection ends it.
 func answers(dir string, timeout time.Duration) bool {
 	done := make(chan error, 1)
 	go func() {

@@ -175,7 +175,7 @@ func (r *cgroupRoot) close() {
 type cgroup struct {
 	path   string
 	fd     int    // O_PATH descriptor for CLONE_INTO_CGROUP; -1 once closed
-	id     uint64 // what bpf_get_current_cgroup_id returns for its tasks
+	id     uint64 // the cgroup id, the value of bpf_get_current_cgroup_id for its tasks
 	groups *groups
 }
 

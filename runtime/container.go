@@ -144,8 +144,8 @@ func (c *Container) Command() string {
 
 // SetCommand sets the command line and starts the container. It fails with
 // ErrInvalid when the line does not split into words, ErrNotFound when the
-// program is not in the rootfs, and ErrBusy while the container runs; then
-// nothing changes.
+// program is not in the rootfs, and ErrBusy while the container runs. A
+// failed call changes nothing.
 func (c *Container) SetCommand(line string) error {
 	argv, err := SplitCommand(line)
 	if err != nil {

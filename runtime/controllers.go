@@ -157,9 +157,9 @@ func (ctl *controllers) createGroups(v2dir, rel string) (*groups, error) {
 	return g, nil
 }
 
-// mkdirCgroupV1 creates dir and the levels between mount and dir; in the
-// cpuset hierarchy each new level copies its parent's CPUs and memory nodes,
-// which v1 requires before a task may join.
+// mkdirCgroupV1 creates dir and the levels between mount and dir. In the
+// cpuset hierarchy each new level copies its parent's CPUs and memory
+// nodes, because v1 requires them before a task may join.
 func mkdirCgroupV1(mount, dir string, cpuset bool) error {
 	rel, err := filepath.Rel(mount, dir)
 	if err != nil {
@@ -207,7 +207,7 @@ func (g *groups) file(controller, name string) string {
 }
 
 // join moves processes into the v1 directory of controller, if there is
-// one and they are not there yet; the v2 directory they joined at clone.
+// one and they are not there yet. They joined the v2 directory at clone.
 // The caller makes sure that none of them forks meanwhile.
 func (g *groups) join(controller string, pids []int) error {
 	dir, ok := g.dirs[controller]

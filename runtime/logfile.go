@@ -14,10 +14,10 @@ const DefaultLogMax = 64 << 20
 
 // logFile is a container's log on disk: STATE_DIR/logs/NAME.log and, once
 // it has rotated, the older NAME.log.1. When NAME.log reaches half the cap
-// it replaces NAME.log.1, so the two never hold much more than the cap
-// together. Offsets are logical: they count every byte ever appended, so a
-// reader that follows the log by offset never sees it shrink; the bytes
-// below Start are gone. One consumer appends; any number of readers read.
+// it replaces NAME.log.1, so together the two contain little more than
+// the cap. Offsets are logical: they count every byte ever appended, so
+// the size a reader follows never shrinks. The bytes below Start are
+// gone. One consumer appends, and any number of readers read.
 type logFile struct {
 	path string
 	max  int64 // cap on disk use in bytes; 0 means no cap

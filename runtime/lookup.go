@@ -57,7 +57,7 @@ func isFileIn(root int, p string) (bool, error) {
 	fd, err := unix.Openat2(root, p, how)
 	// With RESOLVE_IN_ROOT the kernel fails with EAGAIN when a rename or a
 	// mount anywhere on the host raced with the lookup, as other
-	// containers' starts do; openat2(2) asks the caller to retry.
+	// containers' starts do, and openat2(2) tells the caller to retry.
 	for i := 0; errors.Is(err, unix.EAGAIN) && i < 100; i++ {
 		fd, err = unix.Openat2(root, p, how)
 	}

@@ -43,8 +43,8 @@ func recordPath(stateDir, name string) string {
 
 // persistLocked writes the container's record. Writing a temporary file
 // and renaming it means a crash leaves the old record or the new one,
-// never a mix; the supervisor does not fsync, since it guards against its
-// own crash, not against power loss. The caller holds c.mu.
+// never a mix. There is no fsync, because this guards against the
+// supervisor's own crash, not against power loss. The caller holds c.mu.
 func (c *Container) persistLocked() {
 	if c.removed {
 		return

@@ -62,10 +62,11 @@ func (r *run) applyLimits(l Limits) error {
 }
 
 // renice sets nice n on every task of the container and gives the
-// container the CPU weight of nice n: through its cpu cgroup, or, where
-// there is none, through the autogroup of each task's session, since
-// with autogroup enabled the scheduler weighs sessions of the root cpu
-// cgroup as groups and a task's own nice only counts within its session.
+// container the CPU weight of nice n through its cpu cgroup. Where there
+// is none, it sets the nice of each task's autogroup instead, because
+// with autogroup enabled the scheduler weighs the sessions of the root
+// cpu cgroup as groups, and a task's own nice counts only within its
+// session.
 func (r *run) renice(n int) error {
 	tids, err := r.cg.threads()
 	if err != nil {

@@ -278,8 +278,9 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	c.sup.log.Info("container exited", "container", c.name, "state", st.String())
 }
 
-// hardLimitWait is how long a run that SIGKILL ended, for no reason the
-// supervisor knows, waits for the monitor's hard-limit event.
+// hardLimitWait is the longest time a run that SIGKILL ended, for no
+// reason recorded by the supervisor, waits for the monitor's hard-limit
+// event.
 const hardLimitWait = 100 * time.Millisecond
 
 // awaitHardLimit gives the monitor's hard-limit event time to arrive when

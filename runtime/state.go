@@ -38,8 +38,8 @@ type State struct {
 	Code int
 	// Signal is the signal that ended the command, or 0.
 	Signal syscall.Signal
-	// Reason says why the supervisor ended the container, or is empty when
-	// the command ended by itself.
+	// Reason is the supervisor's reason for ending the container, or empty
+	// when the command ended by itself.
 	Reason string
 	// PID is the host PID of the init while it runs, else 0.
 	PID     int

@@ -17,7 +17,7 @@ import (
 
 // TestConcurrentShells has many writers run mkdir, writes, reads and
 // rmdir at once on a few shared containers and checks that the tree
-// stays consistent and answers throughout.
+// stays consistent and responsive throughout.
 func TestConcurrentShells(t *testing.T) {
 	s := startServer(t)
 	names := []string{"x", "y", "z"}

@@ -108,7 +108,8 @@ func startServerAt(t testing.TB, mnt, stateDir string, args ...string) *server {
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
-	// A test binary that dies, at a timeout say, takes its server along.
+	// A test binary that dies, at a timeout for example, takes its server
+	// along.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

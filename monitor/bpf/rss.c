@@ -442,7 +442,7 @@ static __always_inline void discharge(__u64 key)
 	__u32 slot = entry->slot;
 	struct limits *lim = bpf_map_lookup_elem(&cgroup_limits, &slot);
 	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &slot);
-	// A slot that holds another cgroup now was freed by Unwatch, which
+	// A slot that contains another cgroup now was freed by Unwatch, which
 	// also dropped the usage of this one.
 	if (lim && use && lim->cgroup == entry->cgroup && pages)
 		__sync_fetch_and_add(&use->pages, -pages);

@@ -85,11 +85,11 @@ func readonlyPath(p string) error {
 	return nil
 }
 
-// dropPrivileges limits what the command can gain: it shrinks the
-// capability bounding set to keptCaps, sets no_new_privs so that no
-// set-user-ID program regains anything, and makes the init non-dumpable,
-// so that without CAP_SYS_PTRACE no process of the container can open
-// /proc/1/exe, the host's ctlfs binary, or the init's memory.
+// dropPrivileges limits what the command can gain. It shrinks the
+// capability bounding set to keptCaps and sets no_new_privs, so that no
+// set-user-ID program regains anything. It also makes the init
+// non-dumpable: without CAP_SYS_PTRACE no process of the container can
+// then open /proc/1/exe, the host's init binary, or the init's memory.
 func dropPrivileges() error {
 	kept := make(map[uintptr]bool)
 	for _, c := range keptCaps {

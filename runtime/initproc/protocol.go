@@ -9,7 +9,7 @@ import "syscall"
 
 // Arg is the first argument with which the supervisor re-executes its
 // own binary as a container's init, when no ctlfs-init binary is
-// installed beside it; main must call Run when it finds it.
+// installed beside it. A main that finds it must call Run.
 const Arg = "__ctlfs_init"
 
 // Descriptors the init inherits besides 0-2.
@@ -18,10 +18,9 @@ const (
 	StatusFD = 4 // write end: Status messages as JSON, the last one final
 	DeathFD  = 5 // read end: end of file means the supervisor died
 	// LogPipeFD is a second read end of the pipe that carries the
-	// container's output, which the init reads only once the supervisor
-	// has died, and LogDirFD the directory of the logs, so that what the
-	// container wrote and the supervisor had not yet read still reaches
-	// the log.
+	// container's output, and LogDirFD the directory of the logs. The
+	// init reads the pipe only once the supervisor has died, so that
+	// output the supervisor had not yet read still reaches the log.
 	LogPipeFD = 6
 	LogDirFD  = 7
 )
@@ -52,7 +51,7 @@ type Status struct {
 	Ready bool `json:",omitempty"`
 	// WaitStatus is the command's raw wait status, when it ran.
 	WaitStatus *syscall.WaitStatus `json:",omitempty"`
-	// Error is why the command could not start; Code is then the exit
+	// Error is the reason the command could not start; Code is then the exit
 	// code to report (126 or 127).
 	Error string `json:",omitempty"`
 	Code  int    `json:",omitempty"`
