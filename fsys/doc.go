@@ -34,6 +34,10 @@
 //	events   r    Every event of every container, one line each. It grows.
 //	monitor  r    The memory monitor: the first word is ebpf, or proc for
 //	              the /proc poller that replaces it, then why and details.
+//	metrics  r    Every container's state, RSS, limits, CPU time, starts,
+//	              limit crossings and log bytes, and the supervisor's own
+//	              process figures, in the Prometheus text exposition
+//	              format (see Metrics).
 //	err      r    Why the last rejected operation at the root was rejected.
 //
 // The names of the root's files are reserved: mkdir of one fails with
@@ -85,8 +89,10 @@
 //	events  r   Its events, as in the root's events file. It grows.
 //	err     r   Why the last rejected operation in this directory was
 //	            rejected.
-//	status  r   "key value" lines for scripts: name, state, pid, rss, nice,
-//	            rootfs, cmd, soft, hard, pids, cpus, started and exited.
+//	status  r   "key value" lines for scripts: name, state, pid, rss, cpu,
+//	            nice, rootfs, cmd, soft, hard, pids, cpus, started and
+//	            exited. cpu is the CPU time of the current or last run in
+//	            seconds, with microseconds.
 //	            An empty value reads -, times are RFC 3339 in UTC with
 //	            microseconds, and the value runs to the end of the line.
 //
@@ -182,4 +188,38 @@
 // (pid=), soft-limit and hard-limit (rss= limit=), nice (value=),
 // stopping, exited (code= and the fields of state), removed, and error
 // (reason=).
+//
+// # Metrics
+//
+// The root's metrics file is the Prometheus text exposition format,
+// version 0.0.4, taken when the file is opened. Copy it into
+// node_exporter's textfile directory, or serve a copy, to scrape it:
+//
+//	cp /mnt/ctl/metrics /var/lib/node_exporter/ctlfs.prom.tmp
+//	mv /var/lib/node_exporter/ctlfs.prom.tmp /var/lib/node_exporter/ctlfs.prom
+//
+// Every container metric has the label container:
+//
+//	ctlfs_container_info                   1, with labels rootfs, command, net
+//	ctlfs_container_state                  1 for the current state, 0 for
+//	                                       the others (label state)
+//	ctlfs_container_exit_code              for exited containers only
+//	ctlfs_container_start_time_seconds     start of the current or last run
+//	ctlfs_container_rss_bytes              as rss; 0 when not running
+//	ctlfs_container_memory_soft_limit_bytes
+//	ctlfs_container_memory_hard_limit_bytes
+//	ctlfs_container_pids_limit             each absent when unlimited
+//	ctlfs_container_nice
+//	ctlfs_container_cpu_seconds_total      CPU time of the current or last
+//	                                       run; back to 0 at each start
+//	ctlfs_container_starts_total           runs started
+//	ctlfs_container_memory_limit_crossings_total
+//	                                       limit crossings (label limit:
+//	                                       soft or hard)
+//	ctlfs_container_log_bytes_total        bytes written to log
+//
+// and for the supervisor: ctlfs_containers, ctlfs_monitor_info (label
+// kind: ebpf or proc) and the ctlfs_supervisor_process_ figures (CPU
+// time, resident memory, open descriptors). Counters start from 0 when
+// the supervisor starts.
 package fsys

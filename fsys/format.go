@@ -25,6 +25,7 @@ type containerInfo struct {
 	rootfs  string
 	command string
 	limits  runtime.Limits
+	usage   runtime.Usage
 }
 
 // infoOf takes a snapshot of c. A failure to read the RSS leaves rss
@@ -38,6 +39,11 @@ func infoOf(c *runtime.Container) (containerInfo, error) {
 		rootfs:  c.EffectiveRootfs(),
 		command: c.Command(),
 		limits:  c.Limits(),
+	}
+	usage, err := c.Usage()
+	info.usage = usage
+	if err != nil {
+		return info, fmt.Errorf("read usage of %s: %w", info.name, err)
 	}
 	if info.pid == 0 {
 		return info, nil
@@ -79,6 +85,7 @@ func formatContainerStatus(info containerInfo) string {
 	line("state", info.state.String())
 	line("pid", formatPID(info.pid))
 	line("rss", info.rss)
+	line("cpu", formatSeconds(info.usage.CPU))
 	line("nice", strconv.Itoa(info.nice))
 	line("rootfs", info.rootfs)
 	line("cmd", info.command)
@@ -110,6 +117,11 @@ func formatPID(pid int) string {
 		return ""
 	}
 	return strconv.Itoa(pid)
+}
+
+// formatSeconds formats d in seconds with microseconds, as "1.250000".
+func formatSeconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 6, 64)
 }
 
 func formatTime(t time.Time) string {

@@ -52,8 +52,9 @@ func TestFormatContainerStatus(t *testing.T) {
 		rootfs:  "/srv/rootfs",
 		command: "sleep 9",
 		limits:  limits,
+		usage:   runtime.Usage{CPU: 1250 * time.Millisecond},
 	}
-	want := "name web\nstate running\npid 42\nrss 8192\nnice 3\n" +
+	want := "name web\nstate running\npid 42\nrss 8192\ncpu 1.250000\nnice 3\n" +
 		"rootfs /srv/rootfs\ncmd sleep 9\n" +
 		"soft max\nhard 67108864\npids 1024\ncpus 0-1,3\n" +
 		"started 2026-01-02T02:04:05.000006Z\nexited -\n"

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"ctlfs/runtime"
 )
 
@@ -41,6 +43,7 @@ var rootFiles = []fileSpec{
 	{name: "status", mode: 0o444, read: readRootStatus},
 	{name: "events", mode: 0o444, stream: rootEvents},
 	{name: "monitor", mode: 0o444, read: readMonitor},
+	{name: "metrics", mode: 0o444, read: readMetrics},
 	{name: "err", mode: 0o444, read: readErr},
 }
 
@@ -80,6 +83,7 @@ type tree struct {
 	monitor func() string
 	mtime   time.Time // the time stat reports for every file
 	root    *dir
+	metrics *prometheus.Registry
 
 	mu   sync.Mutex
 	dirs map[*runtime.Container]*dir // guarded by mu
@@ -100,6 +104,7 @@ func newTree(sup *runtime.Supervisor, opts Options) *tree {
 		t.monitor = sup.MonitorStatus
 	}
 	t.root = &dir{tree: t}
+	t.metrics = newMetricsRegistry(sup, t.log)
 	return t
 }
 

@@ -61,7 +61,7 @@ func listDir(t *testing.T, dir string) []string {
 func TestRootFiles(t *testing.T) {
 	requireRoot(t)
 	dir, _ := mountTree(t, "/nonexistent")
-	want := []string{"ctl", "err", "events", "monitor", "status"}
+	want := []string{"ctl", "err", "events", "metrics", "monitor", "status"}
 	if got := listDir(t, dir); !slices.Equal(got, want) {
 		t.Errorf("root lists %q, want %q", got, want)
 	}

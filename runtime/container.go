@@ -32,8 +32,9 @@ type Container struct {
 	// killSignal is the last signal that Kill sent in this run; guarded
 	// by mu.
 	killSignal syscall.Signal
-	run        *run // guarded by mu; the current or last run
-	removed    bool // guarded by mu
+	run        *run  // guarded by mu; the current or last run
+	usage      Usage // guarded by mu; all but CPU
+	removed    bool  // guarded by mu
 	// exited is closed when the current run ends; guarded by mu.
 	exited chan struct{}
 }

@@ -40,11 +40,13 @@ func (c *Container) limitCrossed(ev monitor.Event) {
 	fields := []string{fmt.Sprintf("rss=%d", ev.RSS), fmt.Sprintf("limit=%d", ev.Limit)}
 	switch ev.Kind {
 	case monitor.SoftLimit:
+		c.usage.SoftLimits++
 		c.emit("soft-limit", fields...)
 		c.sup.log.Warn("soft memory limit crossed", "container", c.name,
 			"rss", ev.RSS, "limit", ev.Limit)
 	case monitor.HardLimit:
 		c.reason = ReasonHardLimit
+		c.usage.HardLimits++
 		r.hardLimitOnce.Do(func() { close(r.hardLimit) })
 		c.emit("hard-limit", fields...)
 		c.sup.log.Warn("hard memory limit crossed, killing", "container", c.name,

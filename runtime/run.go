@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +42,9 @@ type run struct {
 	// autogroup is set when there is no cpu cgroup, so nice must be set
 	// on the autogroup of each session instead.
 	autogroup bool
+	// cpuFinal is the CPU time of the run, in nanoseconds, saved before
+	// its cgroup is removed; -1 until then.
+	cpuFinal atomic.Int64
 
 	mu           sync.Mutex
 	killTimer    *time.Timer // guarded by mu; SIGKILL after the grace time
@@ -70,6 +74,7 @@ func (c *Container) startLocked(line string, argv []string) error {
 	c.cmdline, c.argv = line, argv
 	c.run = r
 	c.reason, c.killSignal = "", 0
+	c.usage.Starts++
 	c.exited = make(chan struct{})
 	c.state = State{Phase: Running, PID: r.pid, Started: time.Now()}
 	c.persistLocked()
@@ -124,6 +129,7 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	}
 	r := &run{c: c, cg: cg, ready: make(chan struct{}), reports: make(chan struct{}),
 		hardLimit: make(chan struct{})}
+	r.cpuFinal.Store(-1)
 	p, err := newInitPipes(filepath.Dir(c.log.path))
 	if err != nil {
 		cg.destroy()
@@ -256,6 +262,7 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	r.stopKillTimer()
 	r.unwatchMemory()
 	r.deathW.Close()
+	r.saveCPUTime()
 	if err := r.cg.destroy(); err != nil {
 		c.sup.log.Error("remove cgroup", "container", c.name, "err", err)
 	}

@@ -204,6 +204,9 @@ func (s *Supervisor) Events() Stream { return s.events }
 // its kind: ebpf, or proc for the /proc poller.
 func (s *Supervisor) MonitorStatus() string { return s.mon.Describe() }
 
+// MonitorKind returns "ebpf" or "proc", the memory monitor in use.
+func (s *Supervisor) MonitorKind() string { return s.mon.Kind() }
+
 // Logger returns the supervisor's logger.
 func (s *Supervisor) Logger() *slog.Logger { return s.log }
 
