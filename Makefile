@@ -22,7 +22,7 @@ CTLFS         := $(BIN_DIR)/ctlfs
 CTLFS_INIT    := $(BIN_DIR)/ctlfs-init
 
 .DEFAULT_GOAL := all
-.PHONY: all ctlfs workloads rootfs serve test fuzz generate clean FORCE
+.PHONY: all ctlfs workloads rootfs serve test fuzz generate install uninstall clean FORCE
 
 all: ctlfs rootfs
 
@@ -119,6 +119,46 @@ bench: ctlfs rootfs
 # Regenerates the BPF object and its Go bindings; needs clang and llvm.
 generate:
 	$(GO) generate ./monitor/...
+
+# Where make install puts things. DESTDIR is prepended to every path, for
+# staging, as in make install DESTDIR=/tmp/stage.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+LIBEXECDIR  ?= $(PREFIX)/libexec/ctlfs
+ROOTFSDIR   ?= $(PREFIX)/lib/ctlfs/rootfs
+DOCDIR      ?= $(PREFIX)/share/doc/ctlfs
+STATEDIR    ?= /var/lib/ctlfs
+UNITDIR     ?= /etc/systemd/system
+DESTDIR     ?=
+INSTALL_DIR := $(BUILD_DIR)/install
+# The installed ctlfs knows where its init and default rootfs are.
+INSTALL_LDFLAGS := -X main.installedRootfs=$(ROOTFSDIR) \
+	-X ctlfs/runtime.InstalledInit=$(LIBEXECDIR)/ctlfs-init
+
+# Installs ctlfs, its init, the default rootfs, the documentation and a
+# systemd unit for ctlfs serve. Then: systemctl daemon-reload, and
+# systemctl enable --now ctlfs.
+install: rootfs $(CTLFS_INIT)
+	@mkdir -p $(INSTALL_DIR)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(INSTALL_LDFLAGS)' -o $(INSTALL_DIR)/ctlfs ./cmd/ctlfs
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@STATEDIR@|$(STATEDIR)|g' \
+		-e 's|@ROOTFSDIR@|$(ROOTFSDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+		dist/ctlfs.service.in > $(INSTALL_DIR)/ctlfs.service
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(dir $(ROOTFSDIR))
+	install -m 0755 $(INSTALL_DIR)/ctlfs $(DESTDIR)$(BINDIR)/ctlfs
+	install -m 0755 $(CTLFS_INIT) $(DESTDIR)$(LIBEXECDIR)/ctlfs-init
+	install -m 0644 $(INSTALL_DIR)/ctlfs.service $(DESTDIR)$(UNITDIR)/ctlfs.service
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	cp -r docs/. $(DESTDIR)$(DOCDIR)/
+	rm -rf --one-file-system $(DESTDIR)$(ROOTFSDIR)
+	cp -a $(ROOTFS_DIR) $(DESTDIR)$(ROOTFSDIR)
+
+# Removes what make install installed; containers' logs in STATEDIR stay.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ctlfs $(DESTDIR)$(UNITDIR)/ctlfs.service
+	rm -rf --one-file-system $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(ROOTFSDIR) $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(dir $(ROOTFSDIR))
 
 # --one-file-system keeps rm out of anything still mounted in the rootfs.
 clean:

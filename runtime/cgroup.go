@@ -33,6 +33,9 @@ type cgroupRoot struct {
 	rel  string // path below each cgroup mount: ctlfs/INSTANCE
 	ctl  *controllers
 	log  *slog.Logger
+	// removeParent is set when the parent directory is ctlfs's own, to be
+	// removed with the last supervisor's directory.
+	removeParent bool
 }
 
 // cgroupInstance names a supervisor's cgroup directory after its state
@@ -46,15 +49,40 @@ func cgroupInstance(stateDir string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// openCgroupRoot creates the supervisor's cgroup directory and removes
-// containers left in it by a supervisor that died.
-func openCgroupRoot(stateDir string, log *slog.Logger) (*cgroupRoot, error) {
+// CgroupSelf, as Config.CgroupParent, puts the containers below the
+// cgroup the supervisor runs in, which a service manager delegated to it,
+// as systemd does for a unit with Delegate=yes.
+const CgroupSelf = "self"
+
+// Leaves of a delegated cgroup: the supervisor moves itself to the first,
+// because a cgroup v2 directory with controllers enabled for its children
+// may contain no process, and creates the containers' cgroups in the second.
+const (
+	selfSupervisorLeaf = "supervisor"
+	selfContainersDir  = "containers"
+)
+
+// openCgroupRoot creates the supervisor's cgroup directory below parent
+// and removes containers left in it by a supervisor that died. parent is
+// relative to the cgroup v2 mount, or CgroupSelf; empty means ctlfs.
+func openCgroupRoot(stateDir, parent string, log *slog.Logger) (*cgroupRoot, error) {
 	mnt, err := cgroup2Mount()
 	if err != nil {
 		return nil, err
 	}
-	rel := filepath.Join(cgroupParent, cgroupInstance(stateDir))
-	root := &cgroupRoot{path: filepath.Join(mnt, rel), rel: rel, log: log}
+	var rel string
+	switch parent {
+	case "":
+		rel = filepath.Join(cgroupParent, cgroupInstance(stateDir))
+	case CgroupSelf:
+		if rel, err = enterDelegatedCgroup(mnt); err != nil {
+			return nil, err
+		}
+	default:
+		rel = filepath.Join(filepath.Clean("/"+parent), cgroupInstance(stateDir))
+	}
+	root := &cgroupRoot{path: filepath.Join(mnt, rel), rel: rel, log: log,
+		removeParent: parent == ""}
 	if err := os.MkdirAll(root.path, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", root.path, err)
 	}
@@ -69,6 +97,48 @@ func openCgroupRoot(stateDir string, log *slog.Logger) (*cgroupRoot, error) {
 		}
 	}
 	return root, nil
+}
+
+// enterDelegatedCgroup moves the supervisor from the cgroup it runs in to
+// a leaf below it, and returns the directory for the containers, relative
+// to the cgroup v2 mount mnt.
+func enterDelegatedCgroup(mnt string) (string, error) {
+	own, err := ownCgroup()
+	if err != nil {
+		return "", err
+	}
+	if filepath.Base(own) == selfSupervisorLeaf {
+		own = filepath.Dir(own) // a restart inside the same service
+	}
+	if own == "/" {
+		return "", errors.New("use delegated cgroup: the supervisor runs in the root cgroup, " +
+			"which nothing delegated to it; run it as a systemd unit with Delegate=yes, " +
+			"or name a cgroup directory")
+	}
+	leaf := filepath.Join(mnt, own, selfSupervisorLeaf)
+	if err := os.MkdirAll(leaf, 0o755); err != nil {
+		return "", fmt.Errorf("use delegated cgroup: %w", err)
+	}
+	pid := []byte(strconv.Itoa(os.Getpid()))
+	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), pid, 0); err != nil {
+		return "", fmt.Errorf("use delegated cgroup: move the supervisor to %s: %w", leaf, err)
+	}
+	return filepath.Join(own, selfContainersDir), nil
+}
+
+// ownCgroup returns the supervisor's cgroup v2 path, from the "0::" line
+// of /proc/self/cgroup.
+func ownCgroup() (string, error) {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", fmt.Errorf("read own cgroup: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if path, ok := strings.CutPrefix(line, "0::"); ok {
+			return filepath.Clean(path), nil
+		}
+	}
+	return "", errors.New("read own cgroup: /proc/self/cgroup has no cgroup v2 line")
 }
 
 // leftovers returns the names of container cgroups that exist in any of
@@ -167,7 +237,9 @@ func (r *cgroupRoot) close() {
 		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			r.log.Warn("remove cgroup", "cgroup", dir, "err", err)
 		}
-		os.Remove(filepath.Dir(dir)) // fails while another supervisor runs
+		if r.removeParent {
+			os.Remove(filepath.Dir(dir)) // fails while another supervisor runs
+		}
 	}
 }
 

@@ -38,6 +38,11 @@ type Config struct {
 	// crossings; the supervisor closes it at Shutdown. Nil means a /proc
 	// poller at the monitor package's default interval.
 	Monitor monitor.Monitor
+	// CgroupParent is the cgroup v2 directory, relative to the cgroup v2
+	// mount, below which the supervisor creates a directory of its own for
+	// the containers' cgroups; empty means ctlfs. CgroupSelf means the
+	// supervisor's own cgroup, delegated to it by a service manager.
+	CgroupParent string
 	// Logger receives the supervisor's log; nil discards it.
 	Logger *slog.Logger
 }
@@ -102,7 +107,7 @@ func New(cfg Config) (*Supervisor, error) {
 	if err := s.loadRecords(); err != nil {
 		return nil, err
 	}
-	cg, err := openCgroupRoot(cfg.StateDir, log)
+	cg, err := openCgroupRoot(cfg.StateDir, cfg.CgroupParent, log)
 	if err != nil {
 		return nil, err
 	}
@@ -111,16 +116,27 @@ func New(cfg Config) (*Supervisor, error) {
 	return s, nil
 }
 
+// InstalledInit is where make install put ctlfs-init; the install
+// target sets it with the linker's -X flag.
+var InstalledInit string
+
 // findInit returns the init program to start: path when set, else
-// ctlfs-init beside the executable, else the executable itself.
+// ctlfs-init beside the executable (as make builds it), else
+// InstalledInit, else the executable itself.
 func findInit(path string) string {
 	if path != "" {
 		return path
 	}
+	var candidates []string
 	if exe, err := os.Executable(); err == nil {
-		beside := filepath.Join(filepath.Dir(exe), "ctlfs-init")
-		if fi, err := os.Stat(beside); err == nil && fi.Mode()&0o111 != 0 {
-			return beside
+		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "ctlfs-init"))
+	}
+	if InstalledInit != "" {
+		candidates = append(candidates, InstalledInit)
+	}
+	for _, p := range candidates {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
 		}
 	}
 	return selfExe

@@ -79,6 +79,9 @@ type server struct {
 	cmd      *exec.Cmd
 	log      *syncBuffer
 	killed   bool // by kill; stop then checks nothing
+	// cgroup is the directory of the containers' cgroups, when not the
+	// default that cgroupDir computes.
+	cgroup  string
 	exited   chan struct{}
 	exitErr  error
 }
@@ -106,11 +109,23 @@ func startServerAt(t testing.TB, mnt, stateDir string, args ...string) *server {
 	args = append([]string{"serve", "--mount", s.mnt, "--state-dir", s.stateDir,
 		"--rootfs", rootfs(t), "--grace", "2s"}, args...)
 	s.cmd = exec.Command(bin, args...)
+	s.start()
+	return s
+}
+
+// start starts s.cmd, with its output going to s.log, and waits for the
+// tree to appear. The test's cleanup shuts it down.
+func (s *server) start() {
+	t := s.t
+	t.Helper()
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
 	// A test binary that dies, at a timeout for example, takes its server
 	// along.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if s.cmd.SysProcAttr == nil {
+		s.cmd.SysProcAttr = new(syscall.SysProcAttr)
+	}
+	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +135,6 @@ func startServerAt(t testing.TB, mnt, stateDir string, args ...string) *server {
 	}()
 	t.Cleanup(s.stop)
 	s.waitMounted()
-	return s
 }
 
 func (s *server) waitMounted() {
@@ -217,6 +231,9 @@ func isMounted(dir string) bool {
 // cgroupDir returns the server's cgroup v2 directory: the runtime names it
 // after a hash of the state directory.
 func (s *server) cgroupDir() string {
+	if s.cgroup != "" {
+		return s.cgroup
+	}
 	sum := sha256.Sum256([]byte(s.stateDir))
 	return filepath.Join(cgroup2Mount(s.t), "ctlfs", hex.EncodeToString(sum[:6]))
 }

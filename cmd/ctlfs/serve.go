@@ -20,6 +20,10 @@ import (
 	"ctlfs/runtime"
 )
 
+// installedRootfs is where make install put the default rootfs; the
+// install target sets it with the linker's -X flag.
+var installedRootfs string
+
 // serveConfig is the parsed command line of serve.
 type serveConfig struct {
 	mount    string
@@ -29,6 +33,7 @@ type serveConfig struct {
 	monitor  string
 	poll     time.Duration
 	logMax   string
+	cgroup   string
 	debug    bool
 }
 
@@ -57,7 +62,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		"directory for container logs (logs/NAME.log) and metadata")
 	flags.StringVar(&cfg.rootfs, "rootfs", "",
 		"default root filesystem directory for containers whose rootfs file\n"+
-			"was not written (default $CTLFS_ROOTFS, else STATE_DIR/rootfs)")
+			"was not written (default $CTLFS_ROOTFS, else the rootfs that make install\n"+
+			"installed, else STATE_DIR/rootfs)")
 	flags.DurationVar(&cfg.grace, "grace", runtime.DefaultGrace,
 		"time between SIGTERM and SIGKILL when stopping a container, such as 5s")
 	flags.StringVar(&cfg.monitor, "monitor", "auto",
@@ -68,6 +74,10 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		"cap on each container's log on disk, such as 64M or 1G: the log\n"+
 			"rotates once to NAME.log.1 and keeps about the last SIZE bytes;\n"+
 			"max for no cap")
+	flags.StringVar(&cfg.cgroup, "cgroup-parent", "ctlfs",
+		"cgroup v2 directory, relative to the cgroup v2 mount, below which the\n"+
+			"supervisor puts the containers' cgroups; self for the cgroup it runs\n"+
+			"in, delegated to it by systemd (Delegate=yes)")
 	flags.BoolVar(&cfg.debug, "debug", false,
 		"log at debug level, including every FUSE request")
 	if err := flags.Parse(args); err != nil {
@@ -97,6 +107,9 @@ func (cfg *serveConfig) complete() error {
 	}
 	if cfg.rootfs == "" {
 		cfg.rootfs = os.Getenv("CTLFS_ROOTFS")
+	}
+	if cfg.rootfs == "" {
+		cfg.rootfs = installedRootfs
 	}
 	if cfg.rootfs == "" {
 		cfg.rootfs = filepath.Join(cfg.stateDir, "rootfs")
@@ -158,6 +171,9 @@ func runServe(cfg serveConfig, log *slog.Logger) error {
 	}
 	log.Info("serving", "mount", cfg.mount, "state_dir", cfg.stateDir,
 		"rootfs", cfg.rootfs, "monitor", sup.MonitorStatus())
+	if err := notifyReady(); err != nil {
+		log.Warn("tell the service manager that the tree is ready", "err", err)
+	}
 	return waitAndShutdown(cfg, sup, server, log)
 }
 
@@ -179,6 +195,7 @@ func newSupervisor(cfg serveConfig, log *slog.Logger) (*runtime.Supervisor, erro
 		Grace:         cfg.grace,
 		LogMax:        logMaxConfig(logMax),
 		Monitor:       mon,
+		CgroupParent:  cgroupParentConfig(cfg.cgroup),
 		Logger:        log,
 	})
 	if err != nil {
@@ -186,6 +203,15 @@ func newSupervisor(cfg serveConfig, log *slog.Logger) (*runtime.Supervisor, erro
 		return nil, fmt.Errorf("start supervisor: %w", err)
 	}
 	return sup, nil
+}
+
+// cgroupParentConfig converts --cgroup-parent to runtime.Config's
+// CgroupParent, in which empty means the default.
+func cgroupParentConfig(parent string) string {
+	if parent == "ctlfs" {
+		return ""
+	}
+	return parent
 }
 
 // parseLogMax parses --log-max into bytes, 0 for no cap. The cap must
