@@ -8,6 +8,7 @@ import (
 
 func TestParseServeFlags(t *testing.T) {
 	t.Setenv("CTLFS_ROOTFS", "")
+	t.Setenv("CTLFS_MOUNT", "")
 	tests := []struct {
 		name string
 		args []string
@@ -63,6 +64,24 @@ func TestParseServeFlagsRootfsEnv(t *testing.T) {
 	}
 	if cfg.rootfs != "/env/rootfs" {
 		t.Errorf("rootfs = %q, want $CTLFS_ROOTFS", cfg.rootfs)
+	}
+}
+
+func TestParseServeFlagsMountEnv(t *testing.T) {
+	t.Setenv("CTLFS_MOUNT", "/env/mnt")
+	cfg, err := parseServeFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.mount != "/env/mnt" {
+		t.Errorf("mount = %q, want $CTLFS_MOUNT", cfg.mount)
+	}
+	cfg, err = parseServeFlags([]string{"--mount", "/flag"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.mount != "/flag" {
+		t.Errorf("mount = %q, want --mount over $CTLFS_MOUNT", cfg.mount)
 	}
 }
 
