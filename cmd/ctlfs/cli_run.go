@@ -63,6 +63,8 @@ func newRunCommand() *cobra.Command {
 		Long:    runLong,
 		Example: runExample,
 		Args:    runArgs,
+		// NAME is new, and the command is looked up in the rootfs.
+		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runContainer(cmd, opts, args[0], args[1:])
 		},
