@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// defaultMountDir is where serve mounts the tree and where the other
-// commands look for it, unless --mount or $CTLFS_MOUNT sets another.
+// defaultMountDir is the mount point of the tree for serve and for the
+// client commands, unless --mount or $CTLFS_MOUNT sets another.
 const defaultMountDir = "/mnt/ctl"
 
 // mountEnv names the environment variable that overrides defaultMountDir.
