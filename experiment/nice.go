@@ -217,7 +217,7 @@ func analyzeNice(a, b series, niceA, niceB int, cpuSeconds float64) (niceAnalysi
 	if an.CoveredA == 0 || an.CoveredB == 0 || rateA+rateB <= 0 {
 		return an, fmt.Errorf("analyze nice: the overlap from %.2f s to %.2f s contains no "+
 			"interval between two lines of each run in which either gained CPU time; "+
-			"run with a larger -seconds", an.OverlapFrom, an.OverlapTo)
+			"run with a larger --seconds", an.OverlapFrom, an.OverlapTo)
 	}
 	an.ShareA = rateA / (rateA + rateB)
 	an.ShareB = 1 - an.ShareA

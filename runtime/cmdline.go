@@ -87,3 +87,29 @@ func readDoubleQuoted(s string, word *strings.Builder) (int, error) {
 	}
 	return 0, fmt.Errorf("unterminated double quote")
 }
+
+// QuoteCommand joins args into a command line that SplitCommand splits
+// back into the same words. A word made only of letters, digits and
+// _@%+=:,./- stays bare, and any other word is put in single quotes. A
+// single quote inside the word closes the quotes, follows as \' and
+// opens them again. The words must not contain NUL bytes, which no
+// argument of exec(2) can hold.
+func QuoteCommand(args []string) string {
+	quoted := make([]string, len(args))
+	for i, arg := range args {
+		quoted[i] = quoteWord(arg)
+	}
+	return strings.Join(quoted, " ")
+}
+
+func quoteWord(word string) string {
+	if word != "" && strings.Trim(word, safeWordChars) == "" {
+		return word
+	}
+	return "'" + strings.ReplaceAll(word, "'", `'\''`) + "'"
+}
+
+// safeWordChars are the bytes that QuoteCommand leaves bare: both
+// SplitCommand and a POSIX shell take them literally outside quotes.
+const safeWordChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" +
+	"0123456789_@%+=:,./-"

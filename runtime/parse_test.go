@@ -190,6 +190,51 @@ func FuzzSplitCommand(f *testing.F) {
 	})
 }
 
+func TestQuoteCommand(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bare words", []string{"ls", "-l", "/usr/bin"}, "ls -l /usr/bin"},
+		{"space", []string{"sh", "-c", "exit 3"}, "sh -c 'exit 3'"},
+		{"single quote", []string{"echo", "it's"}, `echo 'it'\''s'`},
+		{"empty word", []string{"echo", ""}, "echo ''"},
+		{"no expansion", []string{"echo", "$HOME", "*", "~"}, `echo '$HOME' '*' '~'`},
+		{"newline", []string{"printf", "a\nb"}, "printf 'a\nb'"},
+		{"backslash", []string{"echo", `a\b`}, `echo 'a\b'`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := QuoteCommand(tt.args)
+			if got != tt.want {
+				t.Errorf("QuoteCommand(%q) = %q, want %q", tt.args, got, tt.want)
+			}
+			words, err := SplitCommand(got)
+			if err != nil || !reflect.DeepEqual(words, tt.args) {
+				t.Errorf("SplitCommand(%q) = %q, %v; want %q", got, words, err, tt.args)
+			}
+		})
+	}
+}
+
+// FuzzQuoteCommand checks that SplitCommand gives back the words that
+// QuoteCommand joined. The input is the words separated by NUL bytes,
+// which no argument of exec(2) can contain.
+func FuzzQuoteCommand(f *testing.F) {
+	for _, s := range []string{"sh\x00-c\x00exit 3", "echo\x00", "a'b\x00\"c\\\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		line := QuoteCommand(args)
+		words, err := SplitCommand(line)
+		if err != nil || !reflect.DeepEqual(words, args) {
+			t.Fatalf("QuoteCommand(%q) = %q, which splits into %q, %v", args, line, words, err)
+		}
+	})
+}
+
 func FuzzParseLimits(f *testing.F) {
 	for _, s := range []string{"soft=32M hard=64M", "pids=10 cpus=0-1,3", "hard=max", "soft=-1"} {
 		f.Add(s)

@@ -201,8 +201,14 @@ func (s *server) stop() {
 	select {
 	case <-s.exited:
 	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
+		// SIGQUIT makes the Go runtime print every goroutine's stack.
+		s.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
 		s.t.Errorf("ctlfs serve did not exit after shutdown:\n%s", s.log)
 	}
 	if s.exitErr != nil {

@@ -2,66 +2,62 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"ctlfs/experiment"
 )
 
-// runExperiment runs the experiment command and returns the exit code.
-// The name comes first, so that "ctlfs experiment nice --out DIR" reads
-// as a sentence.
-func runExperiment(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if len(args) > 0 && isHelp(args[0]) {
-			fmt.Fprint(stdout, experiment.Usage)
-			return exitOK
-		}
-		fmt.Fprintf(stderr, "ctlfs experiment: missing experiment name (%s)\n\n%s",
-			strings.Join(experiment.Names(), ", "), experiment.Usage)
-		return exitUsage
-	}
-	name := args[0]
-	if !slices.Contains(experiment.Names(), name) {
-		fmt.Fprintf(stderr, "ctlfs experiment: unknown experiment %q (%s)\n",
-			name, strings.Join(experiment.Names(), ", "))
-		return exitUsage
-	}
+// newExperimentCommand returns the experiment command. The name comes
+// first, so that "ctlfs experiment nice --out DIR" reads as a sentence.
+func newExperimentCommand() *cobra.Command {
 	opts := experiment.DefaultOptions()
-	flags := flag.NewFlagSet("experiment "+name, flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() {
-		fmt.Fprint(stderr, experiment.Usage+"\noptions:\n")
-		flags.PrintDefaults()
+	opts.Mount = defaultMount()
+	cmd := &cobra.Command{
+		Use:       "experiment NAME [flags]",
+		Short:     "Run the nice, cpu-io or memory experiment against a running supervisor's tree",
+		GroupID:   groupSupervisor,
+		Args:      experimentArgs,
+		ValidArgs: experiment.Names(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Ctrl-C ends the experiment, which then removes its containers.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			name := args[0]
+			if err := experiment.Run(ctx, name, opts, cmd.OutOrStdout()); err != nil {
+				return &statusError{code: exitError, err: fmt.Errorf("experiment %s: %w", name, err)}
+			}
+			return nil
+		},
 	}
-	experiment.RegisterFlags(flags, &opts)
-	if err := flags.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	} else if err != nil {
-		return exitUsage
-	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "ctlfs experiment: unexpected argument %q\n", flags.Arg(0))
-		return exitUsage
-	}
-
-	// Ctrl-C ends the experiment, which then removes its containers.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := experiment.Run(ctx, name, opts, stdout); err != nil {
-		fmt.Fprintf(stderr, "ctlfs experiment %s: %v\n", name, err)
-		return exitError
-	}
-	return exitOK
+	// The experiments define their options with the standard flag package.
+	goFlags := flag.NewFlagSet("experiment", flag.ContinueOnError)
+	experiment.RegisterFlags(goFlags, &opts)
+	cmd.Flags().AddGoFlagSet(goFlags)
+	cmd.Flags().Lookup("mount").Usage = mountUsage
+	cmd.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s\nFlags:\n%s", experiment.Usage, cmd.Flags().FlagUsages())
+	})
+	return cmd
 }
 
-func isHelp(arg string) bool {
-	return arg == "-h" || arg == "-help" || arg == "--help"
+// experimentArgs accepts the name of one experiment.
+func experimentArgs(cmd *cobra.Command, args []string) error {
+	names := strings.Join(experiment.Names(), ", ")
+	switch {
+	case len(args) == 0:
+		return fmt.Errorf("missing experiment name (%s)", names)
+	case !slices.Contains(experiment.Names(), args[0]):
+		return fmt.Errorf("unknown experiment %q (%s)", args[0], names)
+	case len(args) > 1:
+		return fmt.Errorf("unexpected argument %q", args[1])
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"ctlfs/fsys"
 	"ctlfs/monitor"
@@ -37,42 +38,58 @@ type serveConfig struct {
 	debug    bool
 }
 
-const serveUsage = `usage: ctlfs serve [OPTIONS]
+const serveLong = `Mount the control tree on the mount point and supervise the containers
+made in it. On SIGINT, SIGTERM or "echo shutdown > MOUNT/ctl" it stops
+every container (SIGTERM, then SIGKILL after the grace time), unmounts the
+tree and exits 0. A second signal during the shutdown kills the
+containers at once and exits 1.`
 
-Mount the control tree on the mount point and supervise the containers made
-in it. On SIGINT, SIGTERM or "echo shutdown > MOUNT/ctl" it stops every
-container (SIGTERM, then SIGKILL after the grace time), unmounts the tree
-and exits 0. A second signal during the shutdown kills the containers at
-once and exits 1.
-
-options:
-`
-
-func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
-	var cfg serveConfig
-	flags := flag.NewFlagSet("serve", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() {
-		fmt.Fprint(stderr, serveUsage)
-		flags.PrintDefaults()
+func newServeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "serve [flags]",
+		Short:   "Mount the control tree and supervise containers",
+		Long:    serveLong,
+		GroupID: groupSupervisor,
+		Args:    noArgs,
 	}
-	flags.StringVar(&cfg.mount, "mount", "/mnt/ctl",
-		"directory to mount the control tree on; created when missing")
+	cfg := addServeFlags(cmd.Flags())
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := cfg.complete(); err != nil {
+			return err
+		}
+		log := newLogger(cmd.ErrOrStderr(), cfg.debug)
+		if err := runServe(*cfg, log); err != nil {
+			log.Error("serve", "err", err)
+			return &statusError{code: exitError}
+		}
+		return nil
+	}
+	return cmd
+}
+
+// addServeFlags defines the flags of serve in flags and returns the
+// configuration that parsing them fills in.
+func addServeFlags(flags *pflag.FlagSet) *serveConfig {
+	cfg := new(serveConfig)
+	flags.StringVar(&cfg.mount, "mount", defaultMount(),
+		"`DIR`ectory to mount the control tree on, created when missing;\n"+
+			"$"+mountEnv+" sets the default")
 	flags.StringVar(&cfg.stateDir, "state-dir", "/var/lib/ctlfs",
-		"directory for container logs (logs/NAME.log) and metadata")
+		"`DIR`ectory for container logs (logs/NAME.log) and metadata")
 	flags.StringVar(&cfg.rootfs, "rootfs", "",
-		"default root filesystem directory for containers whose rootfs file\n"+
-			"was not written (default $CTLFS_ROOTFS, else the rootfs that make install\n"+
-			"installed, else STATE_DIR/rootfs)")
+		"default root filesystem `DIR`ectory for containers whose rootfs file\n"+
+			"was not written (default $CTLFS_ROOTFS, else the rootfs that make\n"+
+			"install installed, else STATE_DIR/rootfs)")
 	flags.DurationVar(&cfg.grace, "grace", runtime.DefaultGrace,
 		"time between SIGTERM and SIGKILL when stopping a container, such as 5s")
 	flags.StringVar(&cfg.monitor, "monitor", "auto",
 		"memory monitor: ebpf, proc (poll /proc), or auto (ebpf, else proc)")
 	flags.DurationVar(&cfg.poll, "poll", monitor.DefaultInterval,
-		"interval of the /proc memory monitor, when it is used")
+		"interval of the /proc memory monitor, when it is used, such as 10ms")
 	flags.StringVar(&cfg.logMax, "log-max", "64M",
-		"cap on each container's log on disk, such as 64M or 1G: the log\n"+
-			"rotates once to NAME.log.1 and keeps about the last SIZE bytes;\n"+
+		"cap on each container's log on disk, a `SIZE` such as 64M or 1G: the\n"+
+			"log rotates once to NAME.log.1 and keeps about the last SIZE bytes;\n"+
 			"max for no cap")
 	flags.StringVar(&cfg.cgroup, "cgroup-parent", "ctlfs",
 		"cgroup v2 directory, relative to the cgroup v2 mount, below which the\n"+
@@ -80,13 +97,22 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 			"in, delegated to it by systemd (Delegate=yes)")
 	flags.BoolVar(&cfg.debug, "debug", false,
 		"log at debug level, including every FUSE request")
+	return cfg
+}
+
+// parseServeFlags parses the flags of serve in args and completes the
+// configuration, as the serve command does before it starts.
+func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
+	flags := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	flags.SetOutput(stderr)
+	cfg := addServeFlags(flags)
 	if err := flags.Parse(args); err != nil {
-		return cfg, err
+		return *cfg, err
 	}
-	if flags.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q", flags.Arg(0))
+	if err := noArgs(nil, flags.Args()); err != nil {
+		return *cfg, err
 	}
-	return cfg, cfg.complete()
+	return *cfg, cfg.complete()
 }
 
 // complete checks the options and fills in the default rootfs.
@@ -121,24 +147,6 @@ func (cfg *serveConfig) complete() error {
 	}
 	cfg.rootfs = rootfs
 	return nil
-}
-
-// serve runs the serve command and returns the exit code.
-func serve(args []string, stderr io.Writer) int {
-	cfg, err := parseServeFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ctlfs serve: %v\n", err)
-		return exitUsage
-	}
-	log := newLogger(stderr, cfg.debug)
-	if err := runServe(cfg, log); err != nil {
-		log.Error("serve", "err", err)
-		return exitError
-	}
-	return exitOK
 }
 
 func newLogger(w io.Writer, debug bool) *slog.Logger {

@@ -8,6 +8,7 @@ import (
 
 func TestParseServeFlags(t *testing.T) {
 	t.Setenv("CTLFS_ROOTFS", "")
+	t.Setenv("CTLFS_MOUNT", "")
 	tests := []struct {
 		name string
 		args []string
@@ -18,18 +19,18 @@ func TestParseServeFlags(t *testing.T) {
 			want: serveConfig{
 				mount: "/mnt/ctl", stateDir: "/var/lib/ctlfs",
 				rootfs: "/var/lib/ctlfs/rootfs", grace: 10 * time.Second, monitor: "auto",
-				poll: 10 * time.Millisecond, logMax: "64M",
+				poll: 10 * time.Millisecond, logMax: "64M", cgroup: "ctlfs",
 			},
 		},
 		{
 			name: "every option",
 			args: []string{"--mount", "/m", "--state-dir", "/s", "--rootfs", "/r",
 				"--grace", "1.5s", "--monitor", "proc", "--poll", "100ms",
-				"--log-max", "1G", "--debug"},
+				"--log-max", "1G", "--cgroup-parent", "self", "--debug"},
 			want: serveConfig{
 				mount: "/m", stateDir: "/s", rootfs: "/r",
 				grace: 1500 * time.Millisecond, monitor: "proc", debug: true,
-				poll: 100 * time.Millisecond, logMax: "1G",
+				poll: 100 * time.Millisecond, logMax: "1G", cgroup: "self",
 			},
 		},
 		{
@@ -38,7 +39,7 @@ func TestParseServeFlags(t *testing.T) {
 			want: serveConfig{
 				mount: "/mnt/ctl", stateDir: "/s", rootfs: "/s/rootfs",
 				grace: 10 * time.Second, monitor: "auto",
-				poll: 10 * time.Millisecond, logMax: "64M",
+				poll: 10 * time.Millisecond, logMax: "64M", cgroup: "ctlfs",
 			},
 		},
 	}
@@ -63,6 +64,24 @@ func TestParseServeFlagsRootfsEnv(t *testing.T) {
 	}
 	if cfg.rootfs != "/env/rootfs" {
 		t.Errorf("rootfs = %q, want $CTLFS_ROOTFS", cfg.rootfs)
+	}
+}
+
+func TestParseServeFlagsMountEnv(t *testing.T) {
+	t.Setenv("CTLFS_MOUNT", "/env/mnt")
+	cfg, err := parseServeFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.mount != "/env/mnt" {
+		t.Errorf("mount = %q, want $CTLFS_MOUNT", cfg.mount)
+	}
+	cfg, err = parseServeFlags([]string{"--mount", "/flag"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.mount != "/flag" {
+		t.Errorf("mount = %q, want --mount over $CTLFS_MOUNT", cfg.mount)
 	}
 }
 

@@ -1,0 +1,451 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The tests of this file run the ctlfs command-line client as a user
+// would, against a real supervisor, and check its output and exit code.
+
+// cliResult is the outcome of one run of the client.
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// cliCommand returns the client command with args, which finds the tree
+// of s through $CTLFS_MOUNT.
+func (s *server) cliCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "CTLFS_MOUNT="+s.mnt,
+		// A race-enabled client would sleep 1 s at each exit.
+		"GORACE=atexit_sleep_ms=0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// cli runs the client with args and returns its output and exit code.
+func (s *server) cli(args ...string) cliResult {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := s.cliCommand(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	code := exitCodeOf(s.t, cmd.Run(), args)
+	return cliResult{stdout.String(), stderr.String(), code}
+}
+
+// mustCLI runs the client with args and fails the test unless it exits 0.
+func (s *server) mustCLI(args ...string) string {
+	s.t.Helper()
+	r := s.cli(args...)
+	if r.code != 0 {
+		s.t.Fatalf("ctlfs %q: exit %d, stderr %q\nserver log:\n%s", args, r.code, r.stderr, s.log)
+	}
+	return r.stdout
+}
+
+func exitCodeOf(t testing.TB, err error, args []string) int {
+	t.Helper()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee) && ee.Exited():
+		return ee.ExitCode()
+	}
+	t.Fatalf("ctlfs %q: %v", args, err)
+	return -1
+}
+
+// checkCLI checks the exit code of r, a run of command, and that its
+// stderr contains each of messages.
+func checkCLI(t *testing.T, command string, r cliResult, code int, messages ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("%s: exit %d, want %d; stderr %q", command, r.code, code, r.stderr)
+	}
+	for _, m := range messages {
+		if !strings.Contains(r.stderr, m) {
+			t.Errorf("%s: stderr %q lacks %q", command, r.stderr, m)
+		}
+	}
+}
+
+func TestCLIRunExitCodes(t *testing.T) {
+	s := startServer(t)
+	tests := []struct {
+		name    string
+		command []string
+		code    int
+		stdout  string
+	}{
+		{"success", []string{"/bin/echo", "hello"}, 0, "hello\n"},
+		{"exit 3", []string{"sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "out\nerr\n"},
+		{"exit 137 by itself", []string{"sh", "-c", "exit 137"}, 137, ""},
+		{"killed by a signal", []string{"sh", "-c", "kill -TERM $$"}, 143, ""},
+		{"not executable", []string{"/etc/passwd"}, 126, ""},
+		{"quoted words", []string{"printf", "%s|", "a b", "it's", "", "$HOME", "*"}, 0,
+			"a b|it's||$HOME|*|"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tt.name, " ", "-")
+			r := s.cli(append([]string{"run", name, "--"}, tt.command...)...)
+			checkCLI(t, "run", r, tt.code)
+			if tt.stdout != "" && r.stdout != tt.stdout {
+				t.Errorf("run printed %q, want %q", r.stdout, tt.stdout)
+			}
+			if code := strings.TrimSpace(s.mustCLI("wait", name)); code != strconv.Itoa(tt.code) {
+				t.Errorf("wait printed %q, want %d", code, tt.code)
+			}
+			s.mustCLI("rm", name)
+		})
+	}
+}
+
+// regexpMatch reports whether text matches the regular expression re.
+func regexpMatch(re, text string) bool {
+	return regexp.MustCompile(re).MatchString(text)
+}
+
+func TestCLIRunMissingProgram(t *testing.T) {
+	s := startServer(t)
+	r := s.cli("run", "nf", "--", "no-such-program", "arg")
+	checkCLI(t, "run of a missing program", r, 127, "ctlfs: nf: ", `"no-such-program"`)
+	// A run that started nothing leaves no container behind.
+	if names := s.mustCLI("ps", "-a", "-q"); names != "" {
+		t.Errorf("ps -a -q after the failed run = %q, want nothing", names)
+	}
+}
+
+func TestCLIRunRejectedSetting(t *testing.T) {
+	s := startServer(t)
+	tests := []struct {
+		name    string
+		flags   []string
+		message string
+	}{
+		{"soft above hard", []string{"--soft", "64M", "--hard", "32M"}, "above hard"},
+		{"bad size", []string{"--hard", "12Q"}, `"12Q"`},
+		{"bad net", []string{"--net", "bridge"}, `"bridge"`},
+		{"missing rootfs", []string{"--rootfs", "/no/such/dir"}, "/no/such/dir"},
+		{"bad nice", []string{"--nice", "40"}, "40"},
+		{"offline cpu", []string{"--cpus", "4095"}, "4095"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append(append([]string{"run"}, tt.flags...), "bad", "--", "true")
+			checkCLI(t, "run", s.cli(args...), 125, "ctlfs: bad: ", tt.message)
+			if _, err := os.Stat(s.path("bad")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("container bad left after the rejected run: %v", err)
+			}
+		})
+	}
+}
+
+func TestCLIRunSettings(t *testing.T) {
+	s := startServer(t)
+	out := s.mustCLI("run", "-d", "--rootfs", rootfs(t), "-e", "A=1", "-e", "B=two words",
+		"--net", "host", "--soft", "32M", "--hard", "64M", "--pids", "100",
+		"--cpus", "0", "--nice", "5", "set", "--", "sleep", "60")
+	if out != "set\n" {
+		t.Errorf("run -d printed %q, want the name", out)
+	}
+	want := map[string]string{
+		"env":    "A=1\nB=two words\n",
+		"net":    "host\n",
+		"limits": "soft=33554432\nhard=67108864\npids=100\ncpus=0\n",
+		"nice":   "5\n",
+		"rootfs": rootfs(t) + "\n",
+		"state":  "running\n",
+	}
+	for file, value := range want {
+		if got := s.read("set/" + file); got != value {
+			t.Errorf("set/%s = %q, want %q", file, got, value)
+		}
+	}
+	s.mustCLI("rm", "-f", "set")
+}
+
+func TestCLIRunRemove(t *testing.T) {
+	s := startServer(t)
+	r := s.cli("run", "--rm", "-e", "GREETING=hi", "greet", "--",
+		"sh", "-c", "echo $GREETING from $HOSTNAME; exit 4")
+	checkCLI(t, "run --rm", r, 4)
+	if r.stdout != "hi from greet\n" {
+		t.Errorf("run --rm printed %q", r.stdout)
+	}
+	if _, err := os.Stat(s.path("greet")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("container left after run --rm: %v", err)
+	}
+}
+
+// TestCLIRunForwardsSignal sends SIGINT to a foreground run, which passes
+// it on to the container, as docker run does.
+func TestCLIRunForwardsSignal(t *testing.T) {
+	s := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := s.cliCommand(ctx, "run", "sig", "--", "sh", "-c", "echo ready; exec sleep 60")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("first line of run = %q, %v; want ready", lines.Text(), lines.Err())
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	for lines.Scan() {
+	}
+	if code := exitCodeOf(t, cmd.Wait(), cmd.Args); code != 130 {
+		t.Errorf("run after SIGINT exited %d, want 130", code)
+	}
+	if st := s.read("sig/state"); st != "exited 130 signal=INT reason=kill\n" {
+		t.Errorf("sig/state = %q, want exited 130 signal=INT reason=kill", st)
+	}
+}
+
+func TestCLIDetachedLifecycle(t *testing.T) {
+	s := startServer(t)
+	if out := s.mustCLI("run", "-d", "web", "--", "sh", "-c", "echo ready; exec sleep 60"); out != "web\n" {
+		t.Fatalf("run -d printed %q, want web", out)
+	}
+	waitFor(t, "web's first line", func() bool { return s.read("web/log") == "ready\n" })
+	if out := s.mustCLI("logs", "web"); out != "ready\n" {
+		t.Errorf("logs printed %q, want ready", out)
+	}
+
+	s.mustCLI("pause", "web")
+	if st := s.read("web/state"); st != "frozen\n" {
+		t.Errorf("state after pause = %q, want frozen", st)
+	}
+	if ps := s.mustCLI("ps"); !strings.Contains(ps, "frozen") {
+		t.Errorf("ps after pause lacks frozen:\n%s", ps)
+	}
+	s.mustCLI("unpause", "web")
+	if st := s.read("web/state"); st != "running\n" {
+		t.Errorf("state after unpause = %q, want running", st)
+	}
+
+	stats := s.mustCLI("stats", "--no-stream")
+	if !regexpMatch(`(?m)^web\s+running\s+\d+\s+[\d.]+(B|KiB|MiB)\s+max\s+-\s*$`, stats) {
+		t.Errorf("stats --no-stream lacks a row for web:\n%s", stats)
+	}
+
+	if out := s.mustCLI("stop", "-t", "5", "web"); out != "web\n" {
+		t.Errorf("stop printed %q, want web", out)
+	}
+	// stop returns once the container has exited.
+	if st := s.read("web/state"); st != "exited 143 signal=TERM reason=stop\n" {
+		t.Errorf("state after stop = %q, want exited 143 signal=TERM reason=stop", st)
+	}
+	if out := s.mustCLI("wait", "web"); out != "143\n" {
+		t.Errorf("wait printed %q, want 143", out)
+	}
+	// stop of a container that has exited succeeds, as docker stop does.
+	s.mustCLI("stop", "web")
+
+	s.mustCLI("rm", "web")
+	if _, err := os.Stat(s.path("web")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("web still in the tree after rm: %v", err)
+	}
+}
+
+func TestCLIKillAndRemove(t *testing.T) {
+	s := startServer(t)
+	s.mustCLI("run", "-d", "k", "--", "sleep", "60")
+	checkCLI(t, "rm of a running container", s.cli("rm", "k"), 125, "ctlfs: ", "running")
+	if out := s.mustCLI("kill", "-s", "TERM", "k"); out != "k\n" {
+		t.Errorf("kill printed %q, want k", out)
+	}
+	if out := s.mustCLI("wait", "k"); out != "143\n" {
+		t.Errorf("wait after kill -s TERM printed %q, want 143", out)
+	}
+	if st := s.read("k/state"); st != "exited 143 signal=TERM reason=kill\n" {
+		t.Errorf("state after kill -s TERM = %q", st)
+	}
+	checkCLI(t, "kill of an exited container", s.cli("kill", "k"), 125, "ctlfs: k: ", "not running")
+	s.mustCLI("rm", "k")
+
+	s.mustCLI("run", "-d", "f", "--", "sleep", "60")
+	if out := s.mustCLI("rm", "-f", "f"); out != "f\n" {
+		t.Errorf("rm -f printed %q, want f", out)
+	}
+	if _, err := os.Stat(s.path("f")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("f still in the tree after rm -f: %v", err)
+	}
+}
+
+func TestCLIPs(t *testing.T) {
+	s := startServer(t)
+	s.mustCLI("run", "-d", "--nice", "3", "up", "--", "sleep", "60")
+	s.mustCLI("run", "done", "--", "true")
+	t.Cleanup(func() { s.cli("rm", "-f", "up", "done") })
+
+	ps := s.mustCLI("ps")
+	if !regexpMatch(`(?m)^NAME\s+STATE\s+PID\s+RSS\s+NICE\s+COMMAND$`, ps) {
+		t.Errorf("ps header missing:\n%s", ps)
+	}
+	if !regexpMatch(`(?m)^up\s+running\s+\d+\s+\d+\s+3\s+sleep 60$`, ps) {
+		t.Errorf("ps lacks the running container:\n%s", ps)
+	}
+	if strings.Contains(ps, "done") {
+		t.Errorf("ps lists the exited container:\n%s", ps)
+	}
+	all := s.mustCLI("ps", "-a")
+	if !regexpMatch(`(?m)^done\s+exited 0\s+-\s+-\s+0\s+true$`, all) {
+		t.Errorf("ps -a lacks the exited container:\n%s", all)
+	}
+	if q := s.mustCLI("ps", "-a", "-q"); q != "up\ndone\n" && q != "done\nup\n" {
+		t.Errorf("ps -a -q = %q, want the two names", q)
+	}
+	if human := s.mustCLI("ps", "--human"); !regexpMatch(`(?m)^up\s+running\s+\d+\s+[\d.]+(KiB|MiB)\s`, human) {
+		t.Errorf("ps --human shows no size in KiB or MiB:\n%s", human)
+	}
+	// --mount does what $CTLFS_MOUNT does.
+	if q := s.mustCLI("ps", "-q", "--mount", s.mnt); q != "up\n" {
+		t.Errorf("ps -q --mount = %q, want up", q)
+	}
+}
+
+func TestCLILogsFollow(t *testing.T) {
+	s := startServer(t)
+	s.mustCLI("run", "-d", "talk", "--", "sh", "-c", "echo one; sleep 1; echo two")
+	// logs -f returns once the container has exited, with every line.
+	if out := s.mustCLI("logs", "-f", "talk"); out != "one\ntwo\n" {
+		t.Errorf("logs -f printed %q, want one and two", out)
+	}
+	if st := s.read("talk/state"); st != "exited 0\n" {
+		t.Errorf("state after logs -f = %q, want exited 0", st)
+	}
+}
+
+func TestCLIEvents(t *testing.T) {
+	s := startServer(t)
+	since := time.Now().UTC().Format(time.RFC3339Nano)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	follow := s.cliCommand(ctx, "events", "--since", since)
+	out, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { follow.Process.Kill(); follow.Wait() }()
+
+	s.mustCLI("run", "ev", "--", "true")
+	lines := bufio.NewScanner(out)
+	var seen []string
+	for _, event := range []string{"created", "started", "exited"} {
+		for !strings.Contains(strings.Join(seen, "\n"), " ev "+event) {
+			if !lines.Scan() {
+				t.Fatalf("events ended before %s: %v; lines:\n%s", event, lines.Err(), strings.Join(seen, "\n"))
+			}
+			seen = append(seen, lines.Text())
+		}
+	}
+
+	// --until 0s prints the events so far and exits.
+	past := s.mustCLI("events", "--since", "0", "--until", "0s", "ev")
+	for _, event := range []string{" ev created", " ev started pid=", " ev exited code=0"} {
+		if !strings.Contains(past, event) {
+			t.Errorf("events ev --since 0 --until 0s lacks %q:\n%s", event, past)
+		}
+	}
+}
+
+func TestCLIUnknownContainer(t *testing.T) {
+	s := startServer(t)
+	for _, args := range [][]string{
+		{"logs", "ghost"}, {"logs", "-f", "ghost"}, {"stop", "ghost"}, {"kill", "ghost"},
+		{"rm", "ghost"}, {"pause", "ghost"}, {"unpause", "ghost"}, {"wait", "ghost"},
+		{"stats", "ghost"}, {"events", "ghost"}, {"logs", "status"}, {"rm", "../x"},
+	} {
+		checkCLI(t, strings.Join(args, " "), s.cli(args...), 125, "ctlfs: ")
+	}
+	checkCLI(t, "stop ghost", s.cli("stop", "ghost"), 125, "no such container: ghost")
+	checkCLI(t, "rm ../x", s.cli("rm", "../x"), 125, "invalid container name")
+}
+
+func TestCLINoSupervisor(t *testing.T) {
+	dir := t.TempDir()
+	s := &server{t: t, mnt: filepath.Join(dir, "missing")}
+	for _, args := range [][]string{
+		{"ps"}, {"run", "x", "--", "true"}, {"logs", "x"}, {"stop", "x"}, {"kill", "x"},
+		{"rm", "x"}, {"pause", "x"}, {"unpause", "x"}, {"wait", "x"},
+		{"stats", "--no-stream"}, {"events"},
+	} {
+		checkCLI(t, strings.Join(args, " "), s.cli(args...), 125,
+			"no ctlfs tree at "+s.mnt, "ctlfs serve --mount "+s.mnt)
+	}
+	s.mnt = dir
+	checkCLI(t, "ps in a plain directory", s.cli("ps"), 125, "no status file")
+}
+
+func TestCLIDeadSupervisor(t *testing.T) {
+	s := startServer(t)
+	s.mustCLI("run", "-d", "orphan", "--", "sleep", "60")
+	s.kill()
+	checkCLI(t, "ps", s.cli("ps"), 125, "is not running", "ctlfs serve --mount "+s.mnt)
+	checkCLI(t, "stop", s.cli("stop", "orphan"), 125, "is not running")
+
+	// A new supervisor takes the stale mount over and removes the
+	// container's cgroups, which the end of the test checks.
+	s2 := startServerAt(t, s.mnt, s.stateDir)
+	if out := s2.mustCLI("wait", "orphan"); out != "137\n" {
+		t.Errorf("wait after the restart printed %q, want 137", out)
+	}
+}
+
+func TestCLIHelpUnits(t *testing.T) {
+	s := &server{t: t, mnt: t.TempDir()}
+	tests := []struct {
+		command string
+		units   []string
+	}{
+		{"run", []string{"--hard SIZE", "powers of 1024", "--nice N", "-20", "--cpus LIST", "--mount DIR"}},
+		{"ps", []string{"in bytes", "KiB"}},
+		{"logs", []string{"--follow"}},
+		{"stop", []string{"--time SECONDS", "decimal number"}},
+		{"kill", []string{"--signal SIGNAL", "1 to 64"}},
+		{"rm", []string{"--force"}},
+		{"pause", []string{"freeze"}},
+		{"unpause", []string{"thaw"}},
+		{"wait", []string{"exit code"}},
+		{"stats", []string{"--interval DURATION", "500ms", "--no-stream"}},
+		{"events", []string{"--since TIME", "RFC 3339", "Unix seconds"}},
+		{"serve", []string{"--grace duration", "--log-max SIZE"}},
+		{"experiment", []string{"--hard SIZE", "--mount DIR"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.command, func(t *testing.T) {
+			r := s.cli(tt.command, "--help")
+			checkCLI(t, tt.command+" --help", r, 0)
+			for _, unit := range tt.units {
+				if !strings.Contains(r.stdout, unit) {
+					t.Errorf("%s --help lacks %q:\n%s", tt.command, unit, r.stdout)
+				}
+			}
+		})
+	}
+}
