@@ -84,11 +84,17 @@ func serve(server *fuse.Server, dir string, log *slog.Logger) (*fuse.Server, err
 		return nil, err
 	}
 	go server.Serve()
-	// NOTE: WaitMount opens and closes a file of the new mount (go-fuse's
-	// poll probe, v2.12.1). A SIGKILL in that moment leaves the dying
-	// supervisor waiting in the kernel on its own mount, with the
-	// connection open, until CleanStaleMount aborts it at the next start.
-	if err := server.WaitMount(); err != nil {
+	// With a direct mount, go-fuse's WaitMount has nothing left to wait
+	// for but its poll probe, which opens and closes a file of the new
+	// mount (v2.12.1). A SIGKILL in that moment hangs the dying supervisor
+	// in the kernel: the flush of that file at exit waits, uninterruptibly,
+	// for an answer from the supervisor itself. A stat of the root waits
+	// for the kernel's INIT just as well, holds no file, and is killable.
+	// The probe only teaches the kernel early that polling is not
+	// supported, which go-fuse answers at the first poll anyway.
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		Unmount(server, dir, log)
 		return nil, fmt.Errorf("wait for mount %s: %w", dir, err)
 	}
 	return server, nil
