@@ -67,7 +67,7 @@ func TestConcurrentShells(t *testing.T) {
 		s.waitState(name)
 		s.mustSh("rmdir " + name)
 	}
-	if ls := s.mustSh("ls"); ls != "ctl\nerr\nevents\nmonitor\nstatus\n" {
+	if ls := s.mustSh("ls"); ls != rootListing {
 		t.Errorf("containers left: %q", ls)
 	}
 	if entries, _ := os.ReadDir(s.cgroupDir()); countDirs(entries) > 0 {
@@ -113,7 +113,7 @@ func TestExperimentPreflight(t *testing.T) {
 			t.Errorf("%s without workloads: err = %v, want ErrWorkloadMissing saying what to do", name, err)
 		}
 	}
-	if ls := s.mustSh("ls"); ls != "ctl\nerr\nevents\nmonitor\nstatus\n" {
+	if ls := s.mustSh("ls"); ls != rootListing {
 		t.Errorf("failed experiments left containers: %q", ls)
 	}
 }

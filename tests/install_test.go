@@ -198,3 +198,48 @@ func removeDelegated(t *testing.T, rel string) {
 		}
 	}
 }
+
+// TestCgroupParentPath checks that --cgroup-parent with a path puts the
+// supervisor's directory, and the containers' cgroups, below that path,
+// and that the path itself stays when the supervisor exits.
+func TestCgroupParentPath(t *testing.T) {
+	rel := "/ctlfs-test-parent-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + rel)
+		for _, dir := range append(dirs, filepath.Join(cgroup2Mount(t), rel)) {
+			os.Remove(dir)
+		}
+	})
+	dir := t.TempDir()
+	stateDir := filepath.Join(dir, "state")
+	s := &server{
+		t:        t,
+		mnt:      filepath.Join(dir, "mnt"),
+		stateDir: stateDir,
+		log:      new(syncBuffer),
+		exited:   make(chan struct{}),
+	}
+	defaultDir := s.cgroupDir() // ctlfs/INSTANCE below the v2 mount
+	s.cgroup = filepath.Join(cgroup2Mount(t), rel, filepath.Base(defaultDir))
+	s.cmd = exec.Command(bin, "serve", "--mount", s.mnt, "--state-dir", stateDir,
+		"--rootfs", rootfs(t), "--grace", "2s", "--cgroup-parent", rel[1:])
+	s.start()
+
+	s.mustSh("mkdir box && echo 'sleep 30' > box/cmd")
+	pid, err := strconv.Atoi(strings.TrimSpace(s.read("box/pid")))
+	if err != nil {
+		t.Fatalf("box/pid: %v", err)
+	}
+	want := rel + "/" + filepath.Base(defaultDir) + "/box"
+	if got := cgroupOf(t, pid); got != want {
+		t.Errorf("container's cgroup = %q, want %q", got, want)
+	}
+	if dirExists(defaultDir) {
+		t.Errorf("default cgroup directory %s exists, want none", defaultDir)
+	}
+	s.mustSh("echo kill > box/ctl && cat box/wait")
+	s.stop()
+	if !dirExists(filepath.Join(cgroup2Mount(t), rel)) {
+		t.Errorf("parent %s removed by the supervisor, want it kept", rel)
+	}
+}

@@ -18,6 +18,9 @@ import (
 	"time"
 )
 
+// rootListing is what ls prints in a tree without containers.
+const rootListing = "ctl\nerr\nevents\nmetrics\nmonitor\nstatus\n"
+
 // bin is the ctlfs binary built for the run.
 var bin string
 

@@ -84,7 +84,7 @@ func TestTreeOperations(t *testing.T) {
 			}
 		})
 	}
-	if ls := s.mustSh("ls"); ls != "ctl\nerr\nevents\nmonitor\nrun\nstatus\n" {
+	if ls := s.mustSh("ls"); ls != "ctl\nerr\nevents\nmetrics\nmonitor\nrun\nstatus\n" {
 		t.Errorf("ls after rejected operations = %q, want the root files and run", ls)
 	}
 	if st := s.read("run/state"); st != "running\n" {

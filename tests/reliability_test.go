@@ -276,7 +276,7 @@ func TestManyContainersNoLeaks(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if ls := s.mustSh("ls"); ls != "ctl\nerr\nevents\nmonitor\nstatus\n" {
+	if ls := s.mustSh("ls"); ls != rootListing {
 		t.Errorf("containers left: %q", ls)
 	}
 	waitFor(t, "descriptors to settle", func() bool {

@@ -173,7 +173,7 @@ func TestExperiments(t *testing.T) {
 			}
 		})
 	}
-	if ls := s.mustSh("ls"); ls != "ctl\nerr\nevents\nmonitor\nstatus\n" {
+	if ls := s.mustSh("ls"); ls != rootListing {
 		t.Errorf("experiments left containers: %q", ls)
 	}
 }
