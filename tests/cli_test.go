@@ -246,7 +246,7 @@ func TestCLIDetachedLifecycle(t *testing.T) {
 	}
 
 	stats := s.mustCLI("stats", "--no-stream")
-	if !regexpMatch(`(?m)^web\s+running\s+\d+\s+[\d.]+(B|KiB|MiB)\s+max\s+-\s*$`, stats) {
+	if !regexpMatch(`(?m)^web\s+running\s+\d+\s+[\d.]+%\s+[\d.]+\s+[\d.]+(B|KiB|MiB)\s+max\s+-\s*$`, stats) {
 		t.Errorf("stats --no-stream lacks a row for web:\n%s", stats)
 	}
 
@@ -448,4 +448,21 @@ func TestCLIHelpUnits(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCLIStatsCPU(t *testing.T) {
+	s := startServer(t)
+	s.mustCLI("run", "-d", "busy", "--", "sh", "-c", "while :; do :; done")
+	stats := s.mustCLI("stats", "--no-stream", "busy")
+	m := regexp.MustCompile(`(?m)^busy\s+running\s+\d+\s+([\d.]+)%\s+([\d.]+)\s`).FindStringSubmatch(stats)
+	if m == nil {
+		t.Fatalf("stats --no-stream busy lacks a row with CPU %% and CPU time:\n%s", stats)
+	}
+	if percent, _ := strconv.ParseFloat(m[1], 64); percent <= 0 {
+		t.Errorf("CPU %% of a busy loop = %s, want more than 0:\n%s", m[1], stats)
+	}
+	if seconds, _ := strconv.ParseFloat(m[2], 64); seconds <= 0 {
+		t.Errorf("CPU time of a busy loop = %s, want more than 0:\n%s", m[2], stats)
+	}
+	s.mustCLI("kill", "busy")
 }

@@ -25,7 +25,7 @@ action a line of text written to a file. "ctlfs serve" mounts the tree
 (at /mnt/ctl unless --mount or $CTLFS_MOUNT says otherwise) and supervises
 the containers. The container commands do nothing but the file operations
 that a shell would do on that tree (mkdir, echo > FILE, cat, rmdir), so
-everything they do can be scripted with those as well. "go doc ctlfs/fsys"
+everything they do can be scripted with those as well. "ctlfs help tree"
 documents the tree.
 
 The container commands exit as docker's do: 125 when ctlfs itself fails
@@ -67,7 +67,7 @@ func newRootCommand() *cobra.Command {
 		newRunCommand(), newPsCommand(), newLogsCommand(),
 		newStopCommand(), newKillCommand(), newRmCommand(),
 		newPauseCommand(), newUnpauseCommand(), newWaitCommand(),
-		newStatsCommand(), newEventsCommand(),
+		newStatsCommand(), newEventsCommand(), newTreeHelpTopic(),
 	)
 	return root
 }

@@ -14,14 +14,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const statsLong = `Show the resident memory (RSS) of running containers, or of the
-containers named, against their hard limits, refreshed every --interval
-until interrupted. The values come from MOUNT/status and MOUNT/NAME/status.
-On a terminal each table replaces the one before; otherwise the tables
-follow one another, separated by a blank line.`
+const statsLong = `Show the CPU use and resident memory (RSS) of running containers, or
+of the containers named, refreshed every --interval until interrupted.
+CPU % is the CPU time used since the table before, or over the first
+interval (at most 500ms), as a percentage of one CPU, so a container busy
+on two CPUs shows 200%. CPU TIME is the run's total, in seconds. MEM % is
+RSS against the hard limit. The values come from MOUNT/status and
+MOUNT/NAME/status. On a terminal each table replaces the one before;
+otherwise the tables follow one another, separated by a blank line.`
 
-// NOTE: stats shows no CPU usage because the tree has no file with a
-// container's CPU time, and reading the cgroups would bypass the tree.
+// firstSampleMax is the longest wait for the second sample of the CPU
+// time, which the first table needs for CPU %.
+const firstSampleMax = 500 * time.Millisecond
 
 func newStatsCommand() *cobra.Command {
 	var all, noStream bool
@@ -53,11 +57,18 @@ func newStatsCommand() *cobra.Command {
 		}
 		w := cmd.OutOrStdout()
 		redraw := isTerminal(w)
+		prev, err := tree.statsRows(args, all)
+		if err != nil {
+			return err
+		}
+		time.Sleep(min(interval, firstSampleMax))
 		for i := 0; ; i++ {
 			rows, err := tree.statsRows(args, all)
 			if err != nil {
 				return err
 			}
+			setCPUPercent(rows, prev)
+			prev = rows
 			switch {
 			case redraw:
 				fmt.Fprint(w, "\x1b[H\x1b[2J") // cursor home, clear screen
@@ -76,11 +87,39 @@ func newStatsCommand() *cobra.Command {
 	return cmd
 }
 
-// statsRow is the memory use of one container.
+// statsRow is the CPU and memory use of one container.
 type statsRow struct {
 	name, state, pid string
+	started          string // start of the run, to tell runs apart
+	cpu              string // CPU time of the run in seconds; "" when unknown
 	rss              string // bytes; "" when not running
 	hard             string // bytes, or "max"
+	at               time.Time
+	cpuPercent       string // "" until computed from two rows
+}
+
+// setCPUPercent computes the CPU % of each row from the row of the same
+// run in prev.
+func setCPUPercent(rows, prev []statsRow) {
+	for i := range rows {
+		row := &rows[i]
+		for _, p := range prev {
+			if p.name == row.name && p.started == row.started {
+				row.cpuPercent = cpuPercent(p.cpu, row.cpu, row.at.Sub(p.at))
+			}
+		}
+	}
+}
+
+// cpuPercent returns the CPU time used between two readings, in seconds,
+// as a percentage of the wall time between them, or "" when unknown.
+func cpuPercent(before, after string, wall time.Duration) string {
+	t0, err1 := strconv.ParseFloat(before, 64)
+	t1, err2 := strconv.ParseFloat(after, 64)
+	if err1 != nil || err2 != nil || t1 < t0 || wall <= 0 {
+		return ""
+	}
+	return strconv.FormatFloat(100*(t1-t0)/wall.Seconds(), 'f', 2, 64) + "%"
 }
 
 // statsRows reads the memory use of the containers named, or of every
@@ -105,7 +144,8 @@ func (t *treeClient) statsRows(names []string, all bool) ([]statsRow, error) {
 			return nil, err
 		}
 		stats = append(stats, statsRow{name: name, state: info["state"],
-			pid: info["pid"], rss: info["rss"], hard: info["hard"]})
+			pid: info["pid"], started: info["started"], cpu: info["cpu"],
+			rss: info["rss"], hard: info["hard"], at: time.Now()})
 	}
 	return stats, nil
 }
@@ -141,11 +181,11 @@ func (t *treeClient) containerStatus(name string) (map[string]string, error) {
 
 func printStats(w io.Writer, rows []statsRow) error {
 	table := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(table, "NAME\tSTATE\tPID\tRSS\tHARD LIMIT\tMEM %")
+	fmt.Fprintln(table, "NAME\tSTATE\tPID\tCPU %\tCPU TIME\tRSS\tHARD LIMIT\tMEM %")
 	for _, row := range rows {
-		fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%s\t%s\n", row.name, dash(row.state),
-			dash(row.pid), dash(humanSize(row.rss)), dash(limitText(row.hard)),
-			memPercent(row.rss, row.hard))
+		fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.name, dash(row.state),
+			dash(row.pid), dash(row.cpuPercent), dash(row.cpu), dash(humanSize(row.rss)),
+			dash(limitText(row.hard)), memPercent(row.rss, row.hard))
 	}
 	return table.Flush()
 }

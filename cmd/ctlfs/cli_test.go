@@ -226,3 +226,22 @@ func TestEventFilter(t *testing.T) {
 		t.Errorf("filtered events = %q, want %q", &out, want)
 	}
 }
+
+func TestCPUPercent(t *testing.T) {
+	tests := []struct {
+		before, after string
+		wall          time.Duration
+		want          string
+	}{
+		{"1.000000", "1.500000", time.Second, "50.00%"},
+		{"0", "1.000000", 500 * time.Millisecond, "200.00%"},
+		{"2.000000", "1.000000", time.Second, ""}, // a new run
+		{"", "1.000000", time.Second, ""},
+		{"1", "1", 0, ""},
+	}
+	for _, tt := range tests {
+		if got := cpuPercent(tt.before, tt.after, tt.wall); got != tt.want {
+			t.Errorf("cpuPercent(%q, %q, %v) = %q, want %q", tt.before, tt.after, tt.wall, got, tt.want)
+		}
+	}
+}
