@@ -96,7 +96,7 @@ func runMany(ctx context.Context, sec *section, t *table, runner *commandRunner,
 
 	during := readProcStatus(sup.pid())
 	result.rssMiB = during.rssMiB
-	result.ls, result.status, result.running = timeListings(sec, runner, sup, names)
+	result.ls, result.status, result.running = timeListings(sec, runner, sup, names, begin)
 	t.add("ls of the root, median of 20 runs", formatFloat(result.ls, 1)+" ms")
 	t.add("cat status, median", formatFloat(result.status, 1)+" ms")
 	t.add("supervisor VmRSS (VmHWM), all running",
@@ -216,8 +216,8 @@ func readStat(pid int) (string, int, bool) {
 
 // timeListings times ls of the root and cat status with every container
 // running, and checks in the last status that every one still runs. It
-// returns the medians in ms.
-func timeListings(sec *section, runner *commandRunner, sup *supervisor, names []string) (ls, status float64, running bool) {
+// returns the medians in ms. begin is the time of the first start.
+func timeListings(sec *section, runner *commandRunner, sup *supervisor, names []string, begin time.Time) (ls, status float64, running bool) {
 	entries, err := os.ReadDir(sup.mount)
 	if err != nil || len(entries) < len(names) {
 		sec.fail(fmt.Errorf("read %s: %d entries, expected %d or more (%v)", sup.mount, len(entries), len(names), err))
@@ -240,7 +240,7 @@ func timeListings(sec *section, runner *commandRunner, sup *supervisor, names []
 	defer os.Remove(out.Name())
 	defer out.Close()
 	statusTimes := timeStatus(sec, runner, sup, out)
-	return median(lsTimes), median(statusTimes), checkStatus(sec, out.Name(), names)
+	return median(lsTimes), median(statusTimes), checkStatus(sec, out.Name(), names, begin)
 }
 
 // timeStatus times cat status into out, which keeps the last output. It
@@ -271,7 +271,7 @@ func timeStatus(sec *section, runner *commandRunner, sup *supervisor, out *os.Fi
 
 // checkStatus reports whether the root status file saved in file lists
 // every container as running.
-func checkStatus(sec *section, file string, names []string) bool {
+func checkStatus(sec *section, file string, names []string, begin time.Time) bool {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		sec.fail(err)
@@ -291,7 +291,8 @@ func checkStatus(sec *section, file string, names []string) bool {
 		}
 	}
 	if notRunning > 0 {
-		sec.fail(fmt.Errorf("status lists %d of %d containers as not running", notRunning, len(names)))
+		sec.fail(fmt.Errorf("status lists %d of %d containers as not running, %.0f s after the first start "+
+			"(each container runs %q)", notRunning, len(names), time.Since(begin).Seconds(), manyCommand))
 		return false
 	}
 	return true
