@@ -81,12 +81,16 @@ fuzz:
 
 # Runs the monitor package's benchmarks, then bench/cmd/ctlfsbench, which
 # starts its own supervisor on a temporary mount and measures ctlfs beside
-# fork+exec, unshare, bubblewrap, crun and runc (apt-get install -y crun
-# runc bubblewrap; a tool that is missing or fails is reported and
-# skipped). The report, Markdown tables with the machine, goes to stdout
-# and BENCH_DIR/results.md. With the defaults it takes one to two minutes.
+# fork+exec, unshare, bubblewrap, crun and runc, also under hyperfine
+# (apt-get install -y crun runc bubblewrap hyperfine; a tool that is
+# missing or fails is reported and skipped), then the control round trip,
+# 1,000 containers started concurrently, log throughput and the memory
+# limit. The report, Markdown tables with the machine and a table of
+# goals, goes to stdout and BENCH_DIR/results.md. With the defaults it
+# took 6 to 7 minutes on a 2-CPU VM that ran other work too.
 BENCH_DIR       ?= $(BUILD_DIR)/bench
-# Options of ctlfsbench, such as BENCH_FLAGS='--iterations 1000'.
+# Options of ctlfsbench, such as BENCH_FLAGS='--iterations 1000' or
+# BENCH_FLAGS='--figures latency,concurrent'.
 BENCH_FLAGS     ?=
 # Iterations of each monitor benchmark (-benchtime Nx).
 BENCH_MONITOR_N ?= 20

@@ -101,3 +101,18 @@ func shellQuote(argv []string) string {
 	}
 	return strings.Join(quoted, " ")
 }
+
+// output runs argv and returns what it wrote on stdout, up to 64 KiB.
+func (r *commandRunner) output(argv []string) (string, error) {
+	out, err := os.CreateTemp(filepath.Dir(r.stderr.Name()), "stdout-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	if _, err := r.time(argv, out); err != nil {
+		return "", err
+	}
+	data, err := io.ReadAll(io.NewSectionReader(out, 0, 64<<10))
+	return string(data), err
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -12,16 +13,17 @@ import (
 // bounds it at 512 MiB should the limit not be enforced.
 const hogCommand = "memory_hog --chunk 1M --interval 0 --max 512M"
 
-func measureLimit(ctx context.Context, opts options, sup *supervisor) section {
+// measureLimit returns the section and the largest overshoot in KiB.
+func measureLimit(ctx context.Context, opts options, sup *supervisor) (section, float64) {
 	sec := section{title: "Hard-limit overshoot through the tree"}
 	if opts.limitRuns == 0 {
 		sec.note("not measured: --limit-runs 0")
-		return sec
+		return sec, math.NaN()
 	}
 	monitor, err := sup.read("", "monitor")
 	if err != nil {
 		sec.fail(err)
-		return sec
+		return sec, math.NaN()
 	}
 	progress("limit: %d runs of %s with hard=64M", opts.limitRuns, hogCommand)
 	var overshoots []float64
@@ -49,7 +51,7 @@ func measureLimit(ctx context.Context, opts options, sup *supervisor) section {
 		sec.table.add(strings.TrimSuffix(name, ":"), strconv.Itoa(len(overshoots)),
 			formatFloat(median(overshoots), 0), formatFloat(percentile(overshoots, 100), 0))
 	}
-	return sec
+	return sec, percentile(overshoots, 100)
 }
 
 // runHog runs the hog in container name with the hard limit and returns

@@ -26,6 +26,9 @@ func describeMachine(dir string) *table {
 	t.add("cgroups", cgroupLayout())
 	t.add("temporary files", dir+" on "+fileSystem(dir))
 	t.add("harness built with", runtime.Version())
+	for _, tool := range anchorVersions() {
+		t.add(tool[0], tool[1])
+	}
 	t.add("load average at start", loadAverage())
 	return t
 }
@@ -121,4 +124,22 @@ func fileSystem(dir string) string {
 		}
 	}
 	return found
+}
+
+// anchorVersions returns the name and version of each reference tool, or
+// how to install it when it is missing.
+func anchorVersions() [][2]string {
+	var rows [][2]string
+	for _, tool := range []struct{ name, debianPackage string }{
+		{"crun", "crun"}, {"runc", "runc"}, {"bwrap", "bubblewrap"},
+		{"unshare", "util-linux"}, {"hyperfine", "hyperfine"},
+	} {
+		path, err := lookTool(tool.name, tool.debianPackage)
+		version := "not installed (apt-get install -y " + tool.debianPackage + ")"
+		if err == nil {
+			version = toolVersion(path, "--version")
+		}
+		rows = append(rows, [2]string{tool.name, version})
+	}
+	return rows
 }

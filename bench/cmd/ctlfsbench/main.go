@@ -1,12 +1,16 @@
 // Command ctlfsbench measures ctlfs beside reference tools on the same
 // machine in one run, and prints the results as Markdown tables with the
-// machine they were measured on.
+// machine they were measured on and a table of goals.
 //
 // It starts its own supervisor (`ctlfs serve`) on a mount point in a
 // temporary directory and measures:
 //
 //   - start-to-exit latency of /bin/true: through the control tree, and
-//     with fork+exec, unshare, bubblewrap, crun and runc;
+//     with fork+exec, unshare, bubblewrap, crun and runc, also under
+//     hyperfine when it is installed;
+//   - the control round trip: open, read and close of a state file;
+//   - 1,000 containers started concurrently, then ls and cat status with
+//     all of them running, and the supervisor's memory;
 //   - log throughput: a container writing to its log, against dd to a
 //     file and one pipe hop;
 //   - hard-limit overshoot through the tree, with the supervisor's monitor;
@@ -27,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -45,7 +50,16 @@ type options struct {
 	logBytes       int64  // bytes written per throughput run
 	logRuns        int    // throughput runs per writer
 	limitRuns      int    // hard-limit runs through the tree
+	hyperfineRuns  int    // runs of each whole command under hyperfine
+	roundTrips     int    // round trips per file
+	containers     int    // containers of the concurrent figure
+	workers        int    // goroutines that start them
+	figures        map[string]bool
 }
+
+// figureNames are the parts of the run that --figures selects, in the
+// order they run.
+var figureNames = []string{"latency", "roundtrip", "concurrent", "throughput", "limit", "monitor"}
 
 func main() {
 	opts, err := parseFlags(os.Args[1:])
@@ -80,8 +94,22 @@ func parseFlags(args []string) (options, error) {
 	flags.Int64Var(&opts.logBytes, "log-bytes", 1<<30, "bytes written per log throughput run, a multiple of 1 MiB")
 	flags.IntVar(&opts.logRuns, "log-runs", 5, "log throughput runs per writer")
 	flags.IntVar(&opts.limitRuns, "limit-runs", 5, "hard-limit runs through the control tree")
+	flags.IntVar(&opts.hyperfineRuns, "hyperfine-runs", 100,
+		"measured runs of each whole command under hyperfine, 0 for none")
+	flags.IntVar(&opts.roundTrips, "round-trips", 20000, "timed open, read, close round trips per file")
+	flags.IntVar(&opts.containers, "containers", 1000, "containers of the concurrent figure")
+	flags.IntVar(&opts.workers, "workers", 20, "goroutines that start and remove them, each one container at a time")
+	figures := flags.String("figures", strings.Join(figureNames, ","),
+		"comma-separated `LIST` of the figures to measure, from "+strings.Join(figureNames, ", "))
 	if err := flags.Parse(args); err != nil {
 		return opts, err
+	}
+	opts.figures = map[string]bool{}
+	for _, name := range strings.Split(*figures, ",") {
+		if !slices.Contains(figureNames, name) {
+			return opts, fmt.Errorf("invalid --figures %q: unknown figure %q", *figures, name)
+		}
+		opts.figures[name] = true
 	}
 	if flags.NArg() > 0 {
 		return opts, fmt.Errorf("unexpected argument %q", flags.Arg(0))
@@ -104,6 +132,15 @@ func validate(opts *options) error {
 		return fmt.Errorf("invalid --log-runs %d: expected 1 or more", opts.logRuns)
 	case opts.limitRuns < 0:
 		return fmt.Errorf("invalid --limit-runs %d: expected 0 or more", opts.limitRuns)
+	case opts.hyperfineRuns < 0 || opts.hyperfineRuns == 1:
+		// hyperfine needs two runs or more.
+		return fmt.Errorf("invalid --hyperfine-runs %d: expected 0, or 2 or more", opts.hyperfineRuns)
+	case opts.roundTrips < 1:
+		return fmt.Errorf("invalid --round-trips %d: expected 1 or more", opts.roundTrips)
+	case opts.containers < 0 || opts.containers > 10000:
+		return fmt.Errorf("invalid --containers %d: expected 0 to 10000", opts.containers)
+	case opts.workers < 1:
+		return fmt.Errorf("invalid --workers %d: expected 1 or more", opts.workers)
 	}
 	var err error
 	if opts.ctlfs, err = filepath.Abs(opts.ctlfs); err != nil {
@@ -136,13 +173,63 @@ func run(ctx context.Context, opts options) (err error) {
 		err = errors.Join(err, sup.stop(), removeTemp(dir))
 	}()
 
+	progress("supervisor PID %d, mounted on %s", sup.pid(), sup.mount)
 	rep := newReport(opts, describeMachine(opts.tmpDir))
-	rep.addSection(measureLatency(ctx, opts, sup, dir))
-	rep.addSection(measureThroughput(ctx, opts, sup, dir))
-	rep.addSection(measureLimit(ctx, opts, sup))
-	rep.addSection(readMonitorResults(opts.monitorResults, opts.monitorCommand))
+	goals := measureAll(ctx, opts, sup, dir, rep)
+	rep.sections = slices.Insert(rep.sections, 0, goals)
 	rep.machine.add("load average at end", loadAverage())
 	return rep.write(opts.markdown)
+}
+
+// measureAll adds a section to rep for each figure of opts.figures and
+// returns the section of goals.
+func measureAll(ctx context.Context, opts options, sup *supervisor, dir string, rep *report) section {
+	var goals []goal
+	if opts.figures["latency"] {
+		sec, lat := measureLatency(ctx, opts, sup, dir)
+		rep.addSection(sec)
+		goals = append(goals,
+			checkGoal("start to exit: ctlfs mkdir → rmdir / crun, medians", ratioOf(lat.ctlfs, lat.crun),
+				ratioUnit, "≤ 0.50x", atMost(0.5)),
+			checkGoal("start to exit: ctlfs mkdir → rmdir / unshare floor, medians", ratioOf(lat.ctlfs, lat.floor),
+				ratioUnit, "≤ 2.00x", atMost(2)))
+	}
+	if opts.figures["roundtrip"] {
+		sec, p50 := measureRoundTrip(ctx, opts, sup, dir)
+		rep.addSection(sec)
+		goals = append(goals, checkGoal("control round trip of state, p50", p50, unit(1, "µs"), "< 40 µs", below(40)))
+	}
+	if opts.figures["concurrent"] {
+		sec, many := measureConcurrent(ctx, opts, sup, dir)
+		rep.addSection(sec)
+		goals = append(goals,
+			checkGoal(fmt.Sprintf("%d containers started concurrently", opts.containers), many.rate,
+				unit(0, "per s"), "≥ 300 per s", atLeast(300)),
+			checkGoal("ls of the root with all running, median", many.ls, unit(1, "ms"), "< 20 ms", below(20)),
+			checkGoal("supervisor VmRSS with all running", many.rssMiB, unit(1, "MiB"), "< 100 MiB", below(100)))
+	}
+	if opts.figures["throughput"] {
+		sec, ctlfs, pipe := measureThroughput(ctx, opts, sup, dir)
+		rep.addSection(sec)
+		goals = append(goals, checkGoal("log throughput: ctlfs / "+pipeWriterName+", medians",
+			ratioOf(ctlfs, pipe), ratioUnit, "≥ 1.00x, every byte in the log", atLeast(1)))
+	}
+	if opts.figures["limit"] {
+		sec, overshoot := measureLimit(ctx, opts, sup)
+		rep.addSection(sec)
+		goals = append(goals, checkGoal("hard-limit overshoot through the tree, max", overshoot,
+			unit(0, "KiB"), "≤ 4 KiB, one page", atMost(4)))
+	}
+	if opts.figures["monitor"] {
+		sec, mon := readMonitorResults(opts.monitorResults, opts.monitorCommand)
+		rep.addSection(sec)
+		goals = append(goals,
+			checkGoal("monitor benchmark: eBPF overshoot, max", mon.overshootMax, unit(0, "KiB"),
+				"≤ 4 KiB, one page", atMost(4)),
+			checkGoal("monitor benchmark: page-fault cost near a limit (exact)", mon.faultRatio,
+				func(v float64) string { return formatFloat(v, 3) + "x of plain" }, "none set", nil))
+	}
+	return goalsSection(goals)
 }
 
 // removeTemp removes the temporary directory unless the supervisor's

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -93,22 +94,40 @@ func (o benchOutput) find(prefix string) []benchResult {
 	return found
 }
 
-func readMonitorResults(file, command string) section {
+// monitorFigures are the monitor benchmarks' figures that goals are
+// about, NaN when missing.
+type monitorFigures struct {
+	overshootMax float64 // KiB, the eBPF monitor's largest overshoot
+	faultRatio   float64 // time per page fault near a limit over without the monitor
+}
+
+func readMonitorResults(file, command string) (section, monitorFigures) {
 	sec := section{title: "Memory monitor benchmarks (Go, package monitor)"}
+	figures := monitorFigures{math.NaN(), math.NaN()}
 	if file == "" {
 		sec.note("not measured: no --monitor-results file")
-		return sec
+		return sec, figures
 	}
 	f, err := os.Open(file)
 	if err != nil {
 		sec.fail(err)
-		return sec
+		return sec, figures
 	}
 	defer f.Close()
 	out, err := parseBenchOutput(f)
 	if err != nil {
 		sec.fail(fmt.Errorf("read %s: %w", file, err))
-		return sec
+		return sec, figures
+	}
+	for _, r := range out.find("BenchmarkOvershoot/ebpf") {
+		if v, ok := r.metrics["max-overshoot-KiB"]; ok {
+			figures.overshootMax = v
+		}
+	}
+	for _, r := range out.find("BenchmarkPageFaultCost") {
+		if v, ok := r.metrics["ratio-exact"]; ok {
+			figures.faultRatio = v
+		}
 	}
 
 	sec.text = []string{"BenchmarkOvershoot: a process touching anonymous pages at full speed " +
@@ -125,7 +144,7 @@ func readMonitorResults(file, command string) section {
 	if !out.passed {
 		sec.fail(fmt.Errorf("monitor benchmarks did not end with PASS, see %s", file))
 	}
-	return sec
+	return sec, figures
 }
 
 // monitorTable puts the overshoot, page-fault and RSS results in one

@@ -46,7 +46,10 @@ func startSupervisor(binary, rootfs, dir string) (*supervisor, error) {
 	}
 	defer log.Close()
 
-	s.cmd = exec.Command(binary, "serve", "--mount", s.mount, "--state-dir", s.state, "--rootfs", rootfs)
+	// --log-max max keeps every byte of a log on disk, where the log
+	// throughput figure checks it.
+	s.cmd = exec.Command(binary, "serve", "--mount", s.mount, "--state-dir", s.state, "--rootfs", rootfs,
+		"--log-max", "max")
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	// Its own process group keeps a terminal's Ctrl-C away from it, so
 	// that the harness shuts it down. Pdeathsig stops it if the harness
@@ -78,6 +81,11 @@ func (s *supervisor) waitMounted(timeout time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// pid returns the supervisor's process ID.
+func (s *supervisor) pid() int {
+	return s.cmd.Process.Pid
 }
 
 // mounted reports whether the tree is mounted.

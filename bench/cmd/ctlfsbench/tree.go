@@ -46,31 +46,58 @@ func (s *supervisor) kill(name string) {
 	}
 }
 
-// cycle runs cmdline in a new container called name and removes it. It
-// returns the time from writing cmd until wait returned, and the time of
-// the whole cycle from mkdir to rmdir.
-func (s *supervisor) cycle(name, cmdline string) (startToExit, whole time.Duration, err error) {
+// cycleTimes are the times of the steps of one container's cycle.
+type cycleTimes struct {
+	mkdir, write, wait, rmdir time.Duration
+}
+
+// cycle runs cmdline in a new container called name, removes it, and
+// returns the time of each step.
+func (s *supervisor) cycle(name, cmdline string) (cycleTimes, error) {
+	var t cycleTimes
 	begin := time.Now()
 	if err := s.create(name); err != nil {
-		return 0, 0, fmt.Errorf("container %s: %w", name, err)
+		return t, fmt.Errorf("container %s: %w", name, err)
 	}
-	start := time.Now()
-	err = s.write(name, "cmd", cmdline)
+	created := time.Now()
+	err := s.write(name, "cmd", cmdline)
+	written := time.Now()
 	var state string
 	if err == nil {
 		state, err = s.read(name, "wait")
 	}
-	exit := time.Now()
+	exited := time.Now()
 	if rmErr := s.remove(name); err == nil {
 		err = rmErr
 	}
-	end := time.Now()
+	removed := time.Now()
 
 	if err == nil && state != "exited 0" {
 		err = fmt.Errorf("state %q, expected exited 0", state)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("container %s: %w", name, err)
+		return t, fmt.Errorf("container %s: %w", name, err)
 	}
-	return exit.Sub(start), end.Sub(begin), nil
+	return cycleTimes{created.Sub(begin), written.Sub(created), exited.Sub(written), removed.Sub(exited)}, nil
+}
+
+// output runs cmdline in a new container called name, removes it, and
+// returns what the command wrote to its log.
+func (s *supervisor) output(name, cmdline string) (string, error) {
+	if err := s.create(name); err != nil {
+		return "", fmt.Errorf("container %s: %w", name, err)
+	}
+	defer s.remove(name)
+	if err := s.write(name, "cmd", cmdline); err != nil {
+		return "", err
+	}
+	state, err := s.read(name, "wait")
+	if err != nil {
+		return "", err
+	}
+	if state != "exited 0" {
+		return "", fmt.Errorf("container %s: state %q, expected exited 0", name, state)
+	}
+	data, err := os.ReadFile(s.path(name, "log"))
+	return string(data), err
 }
