@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -84,16 +85,9 @@ func serve(server *fuse.Server, dir string, log *slog.Logger) (*fuse.Server, err
 		return nil, err
 	}
 	go server.Serve()
-	// With a direct mount, go-fuse's WaitMount has nothing left to wait
-	// for but its poll probe, which opens and closes a file of the new
-	// mount (v2.12.1). A SIGKILL in that moment hangs the dying supervisor
-	// in the kernel: the flush of that file at exit waits, uninterruptibly,
-	// for an answer from the supervisor itself. A stat of the root waits
-	// for the kernel's INIT just as well, holds no file, and is killable.
-	// The probe only teaches the kernel early that polling is not
-	// supported, which go-fuse answers at the first poll anyway.
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
+	// go-fuse's WaitMount has, with a direct mount, nothing left to do but
+	// its poll probe, and that probe is unsafe: see probePoll.
+	if err := probePoll(dir); err != nil {
 		Unmount(server, dir, log)
 		return nil, fmt.Errorf("wait for mount %s: %w", dir, err)
 	}
@@ -103,28 +97,102 @@ func serve(server *fuse.Server, dir string, log *slog.Logger) (*fuse.Server, err
 // closeFUSEOnExec sets close-on-exec on every descriptor of /dev/fuse.
 // go-fuse's direct mount opens it without O_CLOEXEC (v2.12.1), so
 // containers would inherit a descriptor with which they could reply to
-// the tree's requests. No container can start before the server serves.
+// the kernel in the supervisor's place.
 func closeFUSEOnExec() error {
+	fds, err := fuseDescriptors()
+	if err != nil {
+		return err
+	}
+	for _, fd := range fds {
+		unix.CloseOnExec(fd)
+	}
+	return nil
+}
+
+// fuseDescriptors returns the process's descriptors of /dev/fuse.
+func fuseDescriptors() ([]int, error) {
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		return fmt.Errorf("list descriptors: %w", err)
+		return nil, fmt.Errorf("list descriptors: %w", err)
 	}
-	found := false
+	var fds []int
 	for _, e := range entries {
 		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
 		if err != nil || target != "/dev/fuse" {
 			continue
 		}
 		var fd int
-		if _, err := fmt.Sscan(e.Name(), &fd); err != nil {
-			continue
+		if _, err := fmt.Sscan(e.Name(), &fd); err == nil {
+			fds = append(fds, fd)
 		}
-		unix.CloseOnExec(fd)
-		found = true
 	}
-	if !found {
-		return errors.New("find /dev/fuse descriptor: none open")
+	if len(fds) == 0 {
+		return nil, errors.New("find /dev/fuse descriptor: none open")
 	}
+	return fds, nil
+}
+
+// pollProbeName is the file that go-fuse serves for poll probes.
+const pollProbeName = ".go-fuse-epoll-hack"
+
+// probePoll waits until the kernel has initialised the mount and teaches
+// it that the tree does not support poll(2), as go-fuse's WaitMount does.
+// Otherwise a Go program that opens a file of its own mount, as the tests
+// do, registers it with epoll, and the kernel's poll request can wait for
+// a server thread that the runtime's poller holds.
+//
+// The probe opens and closes a file of the mount. If the process is
+// killed in that moment, the flush at exit waits uninterruptibly for the
+// process's own answer, and, while the file table with /dev/fuse stays
+// open, the connection stays too: the process hangs. So the probe runs on
+// a thread with a file table of its own, without /dev/fuse: there, the
+// flush ends when the rest of the process exits and closes /dev/fuse,
+// which aborts the connection.
+func probePoll(dir string) error {
+	fds, err := fuseDescriptors()
+	if err != nil {
+		return err
+	}
+	return probePollAway(dir, fds)
+}
+
+// probePollAway runs the probe on a thread other than the main one. Go
+// ends a thread whose goroutine exits locked to it, with its file table,
+// but wedges the main thread instead, whose file table must therefore stay
+// the process's. When the goroutine lands on the main thread, it keeps it
+// locked, so that the next goroutine lands elsewhere.
+func probePollAway(dir string, fuseFDs []int) error {
+	done := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			done <- probePollAway(dir, fuseFDs)
+			goruntime.UnlockOSThread()
+			return
+		}
+		// This thread is never unlocked, so it ends with the goroutine.
+		done <- probePollOnThread(dir, fuseFDs)
+	}()
+	return <-done
+}
+
+// probePollOnThread runs the probe on the calling thread, which it gives
+// a file table of its own without the descriptors fuseFDs. It makes only
+// raw system calls there, none through package os and its poller.
+func probePollOnThread(dir string, fuseFDs []int) error {
+	if err := unix.Unshare(unix.CLONE_FILES); err != nil {
+		return fmt.Errorf("unshare file table: %w", err)
+	}
+	for _, fd := range fuseFDs {
+		unix.Close(fd)
+	}
+	fd, err := unix.Open(filepath.Join(dir, pollProbeName), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open poll probe: %w", err)
+	}
+	// Only the kernel's poll request matters, not the result.
+	unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLOUT}}, 0)
+	unix.Close(fd)
 	return nil
 }
 
