@@ -144,7 +144,7 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	cmd.Args[0] = "ctlfs-init"
 	cmd.Stdin = p.devNull
 	cmd.Stdout, cmd.Stderr = p.logW, p.logW
-	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR, p.logR, p.logDir}
+	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR, p.logRInit, p.logDir}
 	// One thread runs the init's work; more only cost start time and
 	// memory, which counts against the container.
 	cmd.Env = []string{"GOMAXPROCS=1"}
@@ -200,8 +200,13 @@ func namespaceFlags(newNet bool) uintptr {
 
 // initPipes are the descriptors between the supervisor and an init.
 type initPipes struct {
-	devNull          *os.File
-	logR, logW       *os.File
+	devNull    *os.File
+	logR, logW *os.File
+	// logRInit is the init's read end of the log pipe, to drain it if the
+	// supervisor dies. It is a second open file description of the pipe:
+	// os/exec makes the descriptors it passes blocking, and on logR that
+	// would cost the supervisor a thread per container, blocked in read.
+	logRInit         *os.File
 	logDir           *os.File // STATE_DIR/logs, for the init to save the log
 	configR, configW *os.File
 	statusR, statusW *os.File
@@ -229,12 +234,29 @@ func newInitPipes(logDir string) (*initPipes, error) {
 			return nil, fmt.Errorf("create pipe: %w", err)
 		}
 	}
+	if p.logRInit, err = reopen(p.logR); err != nil {
+		p.closeChildEnds()
+		p.closeParentEnds()
+		return nil, fmt.Errorf("reopen log pipe: %w", err)
+	}
 	return p, nil
+}
+
+// reopen opens a second file description of the pipe f, through /proc,
+// without calling f.Fd, which would make f blocking.
+func reopen(f *os.File) (*os.File, error) {
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var path string
+	conn.Control(func(fd uintptr) { path = "/proc/self/fd/" + strconv.Itoa(int(fd)) })
+	return os.OpenFile(path, os.O_RDONLY, 0)
 }
 
 // closeChildEnds closes the supervisor's copies of the init's ends.
 func (p *initPipes) closeChildEnds() {
-	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.configR, p.statusW, p.deathR} {
+	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.logRInit, p.configR, p.statusW, p.deathR} {
 		if f != nil {
 			f.Close()
 		}

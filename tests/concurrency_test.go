@@ -3,10 +3,12 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -116,4 +118,43 @@ func TestExperimentPreflight(t *testing.T) {
 	if ls := s.mustSh("ls"); ls != rootListing {
 		t.Errorf("failed experiments left containers: %q", ls)
 	}
+}
+
+// TestThreadsPerContainer checks that running containers do not each
+// hold a supervisor thread, as a blocking read of each log pipe would.
+func TestThreadsPerContainer(t *testing.T) {
+	s := startServer(t)
+	const n = 40
+	var script strings.Builder
+	for i := range n {
+		fmt.Fprintf(&script, "mkdir c%d && echo 'sleep 60' > c%d/cmd && ", i, i)
+	}
+	s.mustSh(script.String() + "true")
+	threads := threadCount(t, s.cmd.Process.Pid)
+	if threads >= n {
+		t.Errorf("supervisor has %d threads with %d containers running, want fewer than %d", threads, n, n)
+	}
+	for i := range n {
+		s.mustSh(fmt.Sprintf("echo kill > c%d/ctl && cat c%d/wait >/dev/null", i, i))
+	}
+}
+
+// threadCount returns the number of threads of process pid.
+func threadCount(t *testing.T, pid int) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("bad Threads line %q", line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no Threads line in /proc/%d/status", pid)
+	return 0
 }

@@ -85,8 +85,8 @@ type server struct {
 	// cgroup is the directory of the containers' cgroups, when not the
 	// default that cgroupDir computes.
 	cgroup  string
-	exited   chan struct{}
-	exitErr  error
+	exited  chan struct{}
+	exitErr error
 }
 
 // startServer runs ctlfs serve on a fresh mount point and state directory,
