@@ -53,6 +53,16 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// The checks here count 4 KiB pages, but a test elsewhere may set
+	// transparent huge pages to always meanwhile. PR_SET_THP_DISABLE
+	// turns them off for this process and for the helpers, which
+	// inherit the flag through fork and exec from the start of their Go
+	// runtime on. The huge page helper clears the flag again, and
+	// hugepage_test.go covers huge pages.
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "disable transparent huge pages:", err)
+		os.Exit(1)
+	}
 	os.Exit(m.Run())
 }
 
@@ -138,11 +148,6 @@ func runHelper(mode, arg string) error {
 			mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 			if err != nil {
 				return fmt.Errorf("mmap: %w", err)
-			}
-			// Small pages even when transparent huge pages are set
-			// to always, which a test may do meanwhile.
-			if err := unix.Madvise(mem, unix.MADV_NOHUGEPAGE); err != nil {
-				return fmt.Errorf("madvise: %w", err)
 			}
 			for off := 0; off < size; off += page {
 				mem[off] = 1
