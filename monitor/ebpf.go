@@ -47,7 +47,10 @@ type ebpfMonitor struct {
 	// starts.
 	slotUsed [maxWatched]bool
 	nextSlot uint32
-	closed   bool
+	// gen is the value last written to config_gen. The BPF program drops
+	// its per-CPU cache of address spaces when it changes.
+	gen    uint64
+	closed bool
 
 	events  chan Event
 	done    chan struct{}  // closed by Close to stop senders
@@ -136,6 +139,11 @@ func (m *ebpfMonitor) attach() error {
 		return fmt.Errorf("attach tp_btf/rss_stat: %w: %w", ErrNotSupported, err)
 	}
 	m.links = append(m.links, rss)
+	attach, err := link.AttachTracing(link.TracingOptions{Program: m.objs.OnCgroupAttach})
+	if err != nil {
+		return fmt.Errorf("attach tp_btf/cgroup_attach_task: %w: %w", ErrNotSupported, err)
+	}
+	m.links = append(m.links, attach)
 	m.syncIter, err = link.AttachIter(link.IterOptions{Program: m.objs.SyncMms})
 	if err != nil {
 		return fmt.Errorf("attach task iterator: %w: %w", ErrNotSupported, err)
@@ -178,7 +186,8 @@ func (m *ebpfMonitor) Kind() string { return "ebpf" }
 
 func (m *ebpfMonitor) Describe() string {
 	s := fmt.Sprintf("ebpf: tp_btf/rss_stat attached; "+
-		"approximate counters (fbc->count) away from limits, exact per-CPU sums within %d KiB of a limit and on RSS reads (%d possible CPUs)",
+		"approximate counters (fbc->count) away from limits, where a per-CPU cache skips the events that change none, "+
+		"exact per-CPU sums within %d KiB of a limit and on RSS reads (%d possible CPUs)",
 		m.marginBytes>>10, m.cpus)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -278,7 +287,10 @@ func (m *ebpfMonitor) claimSlot(cgroup uint64, l Limits, level uint32) (uint32, 
 }
 
 // writeConfig stores the number of watched cgroups and their depths,
-// which the BPF program reads before any other work. Callers hold m.mu.
+// which the BPF program reads before any other work, with a new
+// generation. It is called after every change of the other maps, so that
+// the program stops using what it cached about address spaces before the
+// change. Callers hold m.mu.
 func (m *ebpfMonitor) writeConfig() error {
 	var cfg rssConfig
 	for _, w := range m.watched {
@@ -287,6 +299,10 @@ func (m *ebpfMonitor) writeConfig() error {
 	}
 	if err := m.objs.WatchConfig.Put(uint32(0), cfg); err != nil {
 		return fmt.Errorf("update config map: %w", err)
+	}
+	m.gen++
+	if err := m.objs.ConfigGen.Set(m.gen); err != nil {
+		return fmt.Errorf("update cache generation: %w", err)
 	}
 	return nil
 }
@@ -322,6 +338,9 @@ func (m *ebpfMonitor) SetLimits(cgroup uint64, l Limits) error {
 	}
 	if err := m.objs.CgroupLimits.Put(w.slot, limitsValue(cgroup, l, w.level)); err != nil {
 		return fmt.Errorf("set limits of cgroup %d: update limits map: %w", cgroup, err)
+	}
+	if err := m.writeConfig(); err != nil {
+		return fmt.Errorf("set limits of cgroup %d: %w", cgroup, err)
 	}
 	old := w.limits
 	w.limits = l
@@ -387,6 +406,11 @@ func (m *ebpfMonitor) Unwatch(cgroup uint64) error {
 		if err := m.deleteMMs(cgroup); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// A new generation again now that the slot is free, because the
+	// program may have cached the slot for an address space in between.
+	if err := m.writeConfig(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("unwatch cgroup %d: %w", cgroup, err)

@@ -70,6 +70,10 @@ func runHugeHelper(arg string) error {
 		return err
 	}
 	page := os.Getpagesize()
+	// TestMain disabled transparent huge pages for the helpers.
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("enable transparent huge pages: %w", err)
+	}
 	// The affinity set below applies to this thread only.
 	runtime.LockOSThread()
 

@@ -39,6 +39,17 @@ type rssLimits struct {
 	Pad    uint32
 }
 
+type rssMmCache struct {
+	_     structs.HostLayout
+	Mm    uint64
+	Gen   uint64
+	Seq   uint64
+	Pages [3]int64
+	Slot  uint32
+	Skip  uint32
+	_     [8]byte
+}
+
 type rssMmEntry struct {
 	_      structs.HostLayout
 	Cgroup uint64
@@ -50,6 +61,7 @@ type rssMmEntry struct {
 type rssUsage struct {
 	_     structs.HostLayout
 	Pages int64
+	Seq   uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -61,10 +73,14 @@ const (
 	rssMapCgroupUsage      = "cgroup_usage"
 	rssMapCpuProbe         = "cpu_probe"
 	rssMapEvents           = "events"
+	rssMapMmCache          = "mm_cache"
 	rssMapMms              = "mms"
 	rssMapWatchConfig      = "watch_config"
+	rssProgOnCgroupAttach  = "on_cgroup_attach"
 	rssProgOnRssStat       = "on_rss_stat"
 	rssProgSyncMms         = "sync_mms"
+	rssVarCacheDrops       = "cache_drops"
+	rssVarConfigGen        = "config_gen"
 	rssVarCpuOffset        = "cpu_offset"
 	rssVarCpuOffsetsReady  = "cpu_offsets_ready"
 	rssVarExactMarginPages = "exact_margin_pages"
@@ -116,8 +132,9 @@ type rssSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type rssProgramSpecs struct {
-	OnRssStat *ebpf.ProgramSpec `ebpf:"on_rss_stat"`
-	SyncMms   *ebpf.ProgramSpec `ebpf:"sync_mms"`
+	OnCgroupAttach *ebpf.ProgramSpec `ebpf:"on_cgroup_attach"`
+	OnRssStat      *ebpf.ProgramSpec `ebpf:"on_rss_stat"`
+	SyncMms        *ebpf.ProgramSpec `ebpf:"sync_mms"`
 }
 
 // rssMapSpecs contains maps before they are loaded into the kernel.
@@ -129,6 +146,7 @@ type rssMapSpecs struct {
 	CgroupUsage  *ebpf.MapSpec `ebpf:"cgroup_usage"`
 	CpuProbe     *ebpf.MapSpec `ebpf:"cpu_probe"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	MmCache      *ebpf.MapSpec `ebpf:"mm_cache"`
 	Mms          *ebpf.MapSpec `ebpf:"mms"`
 	WatchConfig  *ebpf.MapSpec `ebpf:"watch_config"`
 }
@@ -137,6 +155,8 @@ type rssMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type rssVariableSpecs struct {
+	CacheDrops       *ebpf.VariableSpec `ebpf:"cache_drops"`
+	ConfigGen        *ebpf.VariableSpec `ebpf:"config_gen"`
 	CpuOffset        *ebpf.VariableSpec `ebpf:"cpu_offset"`
 	CpuOffsetsReady  *ebpf.VariableSpec `ebpf:"cpu_offsets_ready"`
 	ExactMarginPages *ebpf.VariableSpec `ebpf:"exact_margin_pages"`
@@ -171,6 +191,7 @@ type rssMaps struct {
 	CgroupUsage  *ebpf.Map `ebpf:"cgroup_usage"`
 	CpuProbe     *ebpf.Map `ebpf:"cpu_probe"`
 	Events       *ebpf.Map `ebpf:"events"`
+	MmCache      *ebpf.Map `ebpf:"mm_cache"`
 	Mms          *ebpf.Map `ebpf:"mms"`
 	WatchConfig  *ebpf.Map `ebpf:"watch_config"`
 }
@@ -182,6 +203,7 @@ func (m *rssMaps) Close() error {
 		m.CgroupUsage,
 		m.CpuProbe,
 		m.Events,
+		m.MmCache,
 		m.Mms,
 		m.WatchConfig,
 	)
@@ -191,6 +213,8 @@ func (m *rssMaps) Close() error {
 //
 // It can be passed to loadRssObjects or ebpf.CollectionSpec.LoadAndAssign.
 type rssVariables struct {
+	CacheDrops       *ebpf.Variable `ebpf:"cache_drops"`
+	ConfigGen        *ebpf.Variable `ebpf:"config_gen"`
 	CpuOffset        *ebpf.Variable `ebpf:"cpu_offset"`
 	CpuOffsetsReady  *ebpf.Variable `ebpf:"cpu_offsets_ready"`
 	ExactMarginPages *ebpf.Variable `ebpf:"exact_margin_pages"`
@@ -204,12 +228,14 @@ type rssVariables struct {
 //
 // It can be passed to loadRssObjects or ebpf.CollectionSpec.LoadAndAssign.
 type rssPrograms struct {
-	OnRssStat *ebpf.Program `ebpf:"on_rss_stat"`
-	SyncMms   *ebpf.Program `ebpf:"sync_mms"`
+	OnCgroupAttach *ebpf.Program `ebpf:"on_cgroup_attach"`
+	OnRssStat      *ebpf.Program `ebpf:"on_rss_stat"`
+	SyncMms        *ebpf.Program `ebpf:"sync_mms"`
 }
 
 func (p *rssPrograms) Close() error {
 	return _RssClose(
+		p.OnCgroupAttach,
 		p.OnRssStat,
 		p.SyncMms,
 	)

@@ -8,9 +8,11 @@
 //
 // Kernel requirements: 6.2 or newer, because rss_stat has had the
 // (struct mm_struct *mm, int member) prototype and mm->rss_stat has been an
-// array of struct percpu_counter since 6.2. BTF (CONFIG_DEBUG_INFO_BTF) and
-// CONFIG_MEMCG (for mm->owner) must be enabled. Helpers used need at least
-// 5.19 (bpf_map_lookup_percpu_elem), the atomics need 5.12.
+// array of struct percpu_counter since 6.2, and because the exact sums
+// read per-CPU slots through the bpf_rdonly_cast kfunc, also new in 6.2.
+// BTF (CONFIG_DEBUG_INFO_BTF) and CONFIG_MEMCG (for mm->owner) must be
+// enabled. Helpers used need at least 5.19 (bpf_map_lookup_percpu_elem),
+// the atomics need 5.12.
 
 typedef signed char __s8;
 typedef unsigned char __u8;
@@ -59,6 +61,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define MAX_LEVEL 32
 // Number of watched cgroups the maps hold (maxWatched in ebpf.go).
 #define MAX_WATCHED 4096
+// Slot value of mm_cache for an address space of no watched cgroup.
+#define NO_SLOT 0xffffffffu
 
 // Minimal kernel types. preserve_access_index makes clang emit CO-RE
 // relocations, so only the field names must match the running kernel,
@@ -107,12 +111,24 @@ struct bpf_array {
 	void *pptrs[0];
 } __attribute__((preserve_access_index));
 
+// A kernel struct whose only member is an int. bpf_rdonly_cast needs a
+// struct type from the kernel's BTF, and this one lets the program read
+// one per-CPU slot of a percpu_counter, an s32, with a plain load.
+struct sched_param {
+	int sched_priority;
+} __attribute__((preserve_access_index));
+
 struct bpf_iter_meta;
 
 struct bpf_iter__task {
 	struct bpf_iter_meta *meta;
 	struct task_struct *task;
 } __attribute__((preserve_access_index));
+
+// Return obj as a read-only pointer to the kernel type btf_id. Loads
+// through it are checked by the JIT's exception table instead of a helper
+// call.
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 // Set by the Go loader before loading.
 volatile const __u32 page_shift = 12;
@@ -126,6 +142,17 @@ volatile const __u32 nr_cpus = 1;
 // the exact one by up to this margin for each other process (768 KiB each
 // with 2 possible CPUs). A hard limit can be overshot by as much.
 volatile const __s64 exact_margin_pages = 0;
+
+// The generation of the per-CPU cache (see mm_cache) is the sum of these
+// two, which share a cache line that every event reads. config_gen is
+// incremented by the Go side after every change of the watched cgroups
+// or their limits. cache_drops counts the events that can change what the
+// cache records about an address space: the rss_stat events of an address
+// space being torn down (once it is gone, its address can belong to a new
+// one) and the moves of tasks to another cgroup (the owner of an address
+// space can move into or out of a watched cgroup).
+__u64 config_gen __attribute__((aligned(64)));
+__u64 cache_drops;
 
 // Per-CPU offsets (__per_cpu_offset[cpu]), computed once; see
 // compute_cpu_offsets.
@@ -153,12 +180,37 @@ struct limits {
 
 struct usage {
 	__s64 pages;
+	// Incremented after every change of pages and of a charged value
+	// of an mm entry of the slot (see mm_cache).
+	__u64 seq;
 };
 
 struct config {
 	__u32 watched;    // number of watched cgroups
 	__u32 level_mask; // bit N set: some watched cgroup is at depth N
 };
+
+// The per-CPU cache of the address space of the last event, one cache
+// line. It lets most events skip the mms hash lookup, in two cases:
+//  - slot is NO_SLOT: the mm belongs to no watched cgroup.
+//  - skip is set, the seq of the slot's usage is still seq and fbc->count
+//    of the event's counter is still the charged value in pages: nothing
+//    was charged in the cgroup since the cache was filled, so the cgroup
+//    is still far from its limits, and the counter did not move either.
+//    percpu_counter_add changes fbc->count only when a per-CPU slot
+//    reaches percpu_counter_batch, so most events of an mm end here.
+// It is valid while gen equals config_gen plus cache_drops, and it is
+// filled only by page faults of a task in its own mm, whose mm cannot be
+// torn down meanwhile. One entry per CPU is enough: a CPU runs one task
+// at a time, and a context switch costs one hash lookup.
+struct mm_cache {
+	__u64 mm;
+	__u64 gen;
+	__u64 seq;
+	__s64 pages[3]; // charged pages of FILE, ANON and SHMEM
+	__u32 slot;
+	__u32 skip;
+} __attribute__((aligned(64)));
 
 enum event_kind {
 	EVENT_SOFT = 0,
@@ -221,6 +273,13 @@ struct {
 } watch_config SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mm_cache);
+} mm_cache SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
@@ -277,44 +336,58 @@ static __always_inline void compute_cpu_offsets(void)
 	cpu_offsets_ready = 1;
 }
 
-struct percpu_sum_ctx {
-	__u64 counters;
-	__s64 sum;
+struct rss_sum_ctx {
+	__u64 counters[3]; // fbc->counters of FILE, ANON and SHMEM
+	__s64 sum[3];
 };
 
-static long add_cpu_slot(__u32 cpu, void *data)
+static long add_cpu_slots(__u32 cpu, void *data)
 {
-	struct percpu_sum_ctx *ctx = data;
-	__s32 value = 0;
+	struct rss_sum_ctx *ctx = data;
+	struct sched_param *slot;
+	__u64 offset;
 
 	if (cpu >= MAX_CPUS)
 		return 1;
-	bpf_probe_read_kernel(&value, sizeof(value), (void *)(ctx->counters + cpu_offset[cpu]));
-	ctx->sum += value;
+	offset = cpu_offset[cpu];
+	for (int i = 0; i < 3; i++) {
+		slot = bpf_rdonly_cast((void *)(ctx->counters[i] + offset),
+				       bpf_core_type_id_kernel(struct sched_param));
+		ctx->sum[i] += slot->sched_priority;
+	}
 	return 0;
 }
 
-// Return the exact value of a percpu_counter in pages, like
-// percpu_counter_sum() but without taking fbc->lock. A batch flush moves
-// a per-CPU delta into fbc->count, so the sum is retried when fbc->count
-// changed while the per-CPU slots were read. A flush that lands between
-// reading one slot and reading fbc->count again can still make the result
-// off by up to one batch until the next event.
-static __always_inline __s64 counter_exact(struct percpu_counter *fbc)
+// Store in pages the exact values of the FILE, ANON and SHMEM counters of
+// mm, like percpu_counter_sum() but without taking fbc->lock, in one pass
+// over the CPUs. A batch flush moves a per-CPU delta into fbc->count, so
+// the sum is retried when an fbc->count changed while the per-CPU slots
+// were read. A flush that lands between reading one slot and reading
+// fbc->count again can still make the result off by up to one batch
+// until the next event.
+static __always_inline void rss_exact(struct mm_struct *mm, __s64 pages[3])
 {
-	struct percpu_sum_ctx ctx = {};
-	__s64 before, after;
+	struct rss_sum_ctx ctx = {};
+	__s64 file, anon, shmem;
 
-	ctx.counters = (__u64)fbc->counters;
+	ctx.counters[0] = (__u64)mm->rss_stat[MM_FILEPAGES].counters;
+	ctx.counters[1] = (__u64)mm->rss_stat[MM_ANONPAGES].counters;
+	ctx.counters[2] = (__u64)mm->rss_stat[MM_SHMEMPAGES].counters;
 	for (int attempt = 0; attempt < 3; attempt++) {
-		before = fbc->count;
-		ctx.sum = before;
-		bpf_loop(nr_cpus, add_cpu_slot, &ctx, 0);
-		after = fbc->count;
-		if (before == after)
+		file = mm->rss_stat[MM_FILEPAGES].count;
+		anon = mm->rss_stat[MM_ANONPAGES].count;
+		shmem = mm->rss_stat[MM_SHMEMPAGES].count;
+		ctx.sum[0] = file;
+		ctx.sum[1] = anon;
+		ctx.sum[2] = shmem;
+		bpf_loop(nr_cpus, add_cpu_slots, &ctx, 0);
+		if (file == mm->rss_stat[MM_FILEPAGES].count &&
+		    anon == mm->rss_stat[MM_ANONPAGES].count &&
+		    shmem == mm->rss_stat[MM_SHMEMPAGES].count)
 			break;
 	}
-	return ctx.sum < 0 ? 0 : ctx.sum;
+	for (int i = 0; i < 3; i++)
+		pages[i] = ctx.sum[i] < 0 ? 0 : ctx.sum[i];
 }
 
 // Return fbc->count in pages, the value percpu_counter_read_positive()
@@ -444,16 +517,29 @@ static __always_inline void discharge(__u64 key)
 	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &slot);
 	// A slot that contains another cgroup now was freed by Unwatch, which
 	// also dropped the usage of this one.
-	if (lim && use && lim->cgroup == entry->cgroup && pages)
+	if (lim && use && lim->cgroup == entry->cgroup && pages) {
 		__sync_fetch_and_add(&use->pages, -pages);
+		__sync_fetch_and_add(&use->seq, 1);
+	}
 	bpf_map_delete_elem(&mms, &key);
+}
+
+// Store value as the charged value *slot and return the change.
+static __always_inline __s64 charge(__s64 *slot, __s64 value)
+{
+	// A plain read first: most events do not change the value, and an
+	// exchange is a locked instruction.
+	if (*(volatile __s64 *)slot == value)
+		return 0;
+	return value - __sync_lock_test_and_set(slot, value);
 }
 
 // Bring the charged values of mm up to date and check the limits of its
 // cgroup. With all set every RSS counter of mm is refreshed, otherwise
 // only member. task is current; curr is true when current allocated in
 // its own mm (current->mm == mm and current is not a kernel thread).
-static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry, int member,
+// Return false when the entry was removed.
+static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry, int member,
 				    bool all, struct task_struct *task, bool curr)
 {
 	__u64 cgroup = entry->cgroup;
@@ -464,12 +550,12 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 	__u64 old_bytes, new_bytes, margin;
 	__u64 key = (__u64)mm;
 	__s64 *slot = charged_slot(entry, member);
-	bool exact, empty = false;
+	bool exact, empty = false, changed;
 
 	if (!lim || !use || lim->cgroup != cgroup) {
 		// The cgroup is no longer watched: drop the stale entry.
 		bpf_map_delete_elem(&mms, &key);
-		return;
+		return false;
 	}
 
 	margin = pages_to_bytes(exact_margin_pages);
@@ -483,7 +569,6 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 	// sits in per-CPU slots, and the entry must go before the mm_struct is
 	// reused for another process. fentry/exit_mmap would be the direct
 	// hook, but the kernels this was written for reject fentry programs.
-	//
 	//
 	// Updates from the mm's own task take the exact sum when a limit lies
 	// within the margin of the range from the old total to an estimate of
@@ -516,49 +601,57 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 	}
 
 	if (exact || all) {
-		__s64 total = 0;
+		__s64 values[3], change;
 
-		value = exact ? counter_exact(&mm->rss_stat[MM_FILEPAGES])
-			      : counter_approx(&mm->rss_stat[MM_FILEPAGES]);
-		total += value;
-		delta += value - __sync_lock_test_and_set(&entry->pages[MM_FILEPAGES], value);
-		value = exact ? counter_exact(&mm->rss_stat[MM_ANONPAGES])
-			      : counter_approx(&mm->rss_stat[MM_ANONPAGES]);
-		total += value;
-		delta += value - __sync_lock_test_and_set(&entry->pages[MM_ANONPAGES], value);
-		value = exact ? counter_exact(&mm->rss_stat[MM_SHMEMPAGES])
-			      : counter_approx(&mm->rss_stat[MM_SHMEMPAGES]);
-		total += value;
-		delta += value - __sync_lock_test_and_set(&entry->pages[MM_SHMEMPAGES], value);
-		empty = exact && total == 0;
+		if (exact) {
+			rss_exact(mm, values);
+		} else {
+			values[0] = counter_approx(&mm->rss_stat[MM_FILEPAGES]);
+			values[1] = counter_approx(&mm->rss_stat[MM_ANONPAGES]);
+			values[2] = counter_approx(&mm->rss_stat[MM_SHMEMPAGES]);
+		}
+		change = charge(&entry->pages[MM_FILEPAGES], values[0]);
+		delta = change;
+		changed = change != 0;
+		change = charge(&entry->pages[MM_ANONPAGES], values[1]);
+		delta += change;
+		changed |= change != 0;
+		change = charge(&entry->pages[MM_SHMEMPAGES], values[2]);
+		delta += change;
+		changed |= change != 0;
+		empty = exact && values[0] + values[1] + values[2] == 0;
 	} else {
 		// value is fbc->count of member, read for the estimate above.
-		delta = value - __sync_lock_test_and_set(slot, value);
+		delta = charge(slot, value);
+		changed = delta != 0;
 	}
 	if (empty)
 		bpf_map_delete_elem(&mms, &key);
-	if (delta == 0)
-		return;
+	if (!changed)
+		return !empty;
 
 	old_pages = __sync_fetch_and_add(&use->pages, delta);
+	// After the usage: a reader that reads the old seq may have read the
+	// old or the new usage, and its cache is refilled at its next event.
+	__sync_fetch_and_add(&use->seq, 1);
 	new_pages = old_pages + delta;
 	old_bytes = pages_to_bytes(old_pages);
 	new_bytes = pages_to_bytes(new_pages);
-	if (delta < 0)
-		return;
+	if (delta <= 0)
+		return !empty;
 
 	__u64 soft = lim->soft, hard = lim->hard;
 	bool soft_crossed = soft != ~0ULL && old_bytes <= soft && new_bytes > soft;
 
 	if (!soft_crossed && (hard == ~0ULL || new_bytes <= hard))
-		return;
+		return true;
 	__u32 pid = curr ? task->tgid : 0;
 
 	if (soft_crossed)
 		send_event(EVENT_SOFT, cgroup, new_bytes, soft, pid, false);
 
 	if (hard == ~0ULL || new_bytes <= hard)
-		return;
+		return true;
 	// Above the hard limit. SIGKILL goes only to a task that allocated in
 	// its own mm and sits in the watched cgroup, so a task outside the
 	// container (a ptracer, khugepaged, the supervisor) is never signalled.
@@ -569,6 +662,7 @@ static __always_inline void account(struct mm_struct *mm, struct mm_entry *entry
 		killed = bpf_send_signal(SIGKILL) == 0;
 	if (old_bytes <= hard)
 		send_event(EVENT_HARD, cgroup, new_bytes, hard, pid, killed);
+	return true;
 }
 
 // Return the watched cgroup that owns mm, or 0. An mm belongs to the
@@ -588,6 +682,76 @@ static __always_inline __u64 owner_cgroup(struct mm_struct *mm, struct config *c
 	return watched_cgroup_of(owner, cfg, slot);
 }
 
+// Return true when the event of member of mm needs no work: see
+// mm_cache. gen is the current cache generation. A remote update of the
+// cached mm (reclaim, for example) whose counter did not move is skipped
+// too, although the slow path would have summed it exactly: far from the
+// limits fbc->count is the value charged anyway.
+static __always_inline bool cached_skip(struct mm_cache *cache, struct mm_struct *mm, int member,
+					__u64 gen)
+{
+	__u32 index = cache->slot;
+	struct usage *use;
+
+	if (cache->mm != (__u64)mm || cache->gen != gen)
+		return false;
+	// The teardown of the mm is never skipped: it removes the mm entry
+	// and makes the cache generation change.
+	if (mm->mm_users.counter == 0)
+		return false;
+	if (index == NO_SLOT)
+		return true;
+	if (!cache->skip)
+		return false;
+	use = bpf_map_lookup_elem(&cgroup_usage, &index);
+	if (!use || *(volatile __u64 *)&use->seq != cache->seq)
+		return false;
+	if (member == MM_FILEPAGES)
+		return counter_approx(&mm->rss_stat[MM_FILEPAGES]) == cache->pages[0];
+	if (member == MM_ANONPAGES)
+		return counter_approx(&mm->rss_stat[MM_ANONPAGES]) == cache->pages[1];
+	return counter_approx(&mm->rss_stat[MM_SHMEMPAGES]) == cache->pages[2];
+}
+
+// Fill the cache with mm, of no watched cgroup when entry is NULL. gen is
+// the cache generation read before the mm was classified or charged.
+static __always_inline void cache_fill(struct mm_cache *cache, __u64 key, __u64 gen,
+				       struct mm_entry *entry)
+{
+	struct limits *lim;
+	struct usage *use;
+	__u32 index;
+	__u64 seq, bytes, margin;
+
+	cache->mm = key;
+	cache->gen = gen;
+	cache->skip = 0;
+	if (!entry) {
+		cache->slot = NO_SLOT;
+		return;
+	}
+	index = entry->slot;
+	cache->slot = index;
+	lim = bpf_map_lookup_elem(&cgroup_limits, &index);
+	use = bpf_map_lookup_elem(&cgroup_usage, &index);
+	if (!lim || !use || lim->cgroup != entry->cgroup)
+		return;
+	// The seq first, then what it guards: a charge that lands in between
+	// changes the seq again, and the next event finds it changed.
+	// NOTE: this relies on loads not being reordered with other loads,
+	// which x86 guarantees. Elsewhere a stale charged value can be cached
+	// with a new seq; its error lasts until the counter moves again.
+	seq = *(volatile __u64 *)&use->seq;
+	asm volatile("" ::: "memory");
+	cache->seq = seq;
+	cache->pages[0] = *(volatile __s64 *)&entry->pages[MM_FILEPAGES];
+	cache->pages[1] = *(volatile __s64 *)&entry->pages[MM_ANONPAGES];
+	cache->pages[2] = *(volatile __s64 *)&entry->pages[MM_SHMEMPAGES];
+	bytes = pages_to_bytes(*(volatile __s64 *)&use->pages);
+	margin = pages_to_bytes(exact_margin_pages);
+	cache->skip = !near(bytes, bytes, lim->soft, margin) && !near(bytes, bytes, lim->hard, margin);
+}
+
 SEC("tp_btf/rss_stat")
 int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
@@ -595,39 +759,73 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	struct config *cfg;
 	struct mm_entry *entry;
 	struct task_struct *task;
-	__u64 key = (__u64)mm;
-	bool curr;
+	struct mm_cache *cache;
+	__u64 key = (__u64)mm, gen;
 
 	if (member == MM_SWAPENTS)
 		return 0;
+	// The fast path: no helper call, and at most three cache lines
+	// besides the mm's own (see mm_cache).
+	gen = *(volatile __u64 *)&config_gen + *(volatile __u64 *)&cache_drops;
+	cache = bpf_map_lookup_elem(&mm_cache, &zero);
+	if (!cache)
+		return 0;
+	if (cached_skip(cache, mm, member, gen))
+		return 0;
+
 	cfg = bpf_map_lookup_elem(&watch_config, &zero);
 	if (!cfg || cfg->watched == 0)
 		return 0;
-
 	task = bpf_get_current_task_btf();
-	curr = task->mm == mm && !(task->flags & PF_KTHREAD);
-
-	entry = bpf_map_lookup_elem(&mms, &key);
-	if (entry) {
-		account(mm, entry, member, false, task, curr);
+	if (task->mm != mm || (task->flags & PF_KTHREAD)) {
+		// Another context: a remote update (ptrace, process_vm_writev,
+		// khugepaged, reclaim) or the teardown of the mm, which runs
+		// once mm_users is 0. Such events are rare, and those that get
+		// here take the exact path.
+		if (mm->mm_users.counter == 0)
+			__sync_fetch_and_add(&cache_drops, 1);
+		entry = bpf_map_lookup_elem(&mms, &key);
+		if (entry)
+			account(mm, entry, member, false, task, false);
 		return 0;
 	}
 
-	// Unknown mm: learn its owner only from its own task (curr), because
-	// a remote update (ptrace, process_vm_writev, khugepaged, exit) can come
-	// from any context.
-	if (!curr)
+	entry = bpf_map_lookup_elem(&mms, &key);
+	if (entry) {
+		if (account(mm, entry, member, false, task, true))
+			cache_fill(cache, key, gen, entry);
+		else
+			cache->mm = 0;
 		return 0;
+	}
+
+	// Unknown mm: learn its owner. Only from its own task, because a
+	// remote update can come from any context.
 	__u32 slot = 0;
 	__u64 cgroup = owner_cgroup(mm, cfg, &slot);
-	if (!cgroup)
+	if (!cgroup) {
+		cache_fill(cache, key, gen, 0);
 		return 0;
+	}
 	struct mm_entry fresh = {.cgroup = cgroup, .slot = slot};
 	if (bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST))
 		return 0;
 	entry = bpf_map_lookup_elem(&mms, &key);
-	if (entry)
-		account(mm, entry, member, true, task, curr);
+	if (!entry)
+		return 0;
+	if (account(mm, entry, member, true, task, true))
+		cache_fill(cache, key, gen, entry);
+	else
+		cache->mm = 0;
+	return 0;
+}
+
+// A task moved to another cgroup. It may own an address space that a
+// per-CPU cache records as not watched, so every cache is dropped.
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(on_cgroup_attach)
+{
+	__sync_fetch_and_add(&cache_drops, 1);
 	return 0;
 }
 

@@ -132,8 +132,12 @@ func readMonitorResults(file, command string) (section, monitorFigures) {
 
 	sec.text = []string{"BenchmarkOvershoot: a process touching anonymous pages at full speed " +
 		"against a 64 MiB hard limit; the overshoot is RSS in the limit event minus the limit. " +
-		"BenchmarkPageFaultCost: median time per page fault of an mmap, touch, munmap loop " +
-		"without a monitor (plain), and with the eBPF monitor far from (approx) and near (exact) a limit."}
+		"BenchmarkPageFaultCost: median CPU time per page fault of an mmap, touch, munmap loop " +
+		"without a program on the rss_stat hook (plain), with a program that returns at once (empty, the hook's own cost), " +
+		"and with the eBPF monitor watching another cgroup (unwatched), the loop's cgroup far from a limit (approx) " +
+		"and the loop's cgroup with a limit that the loop passes (exact). " +
+		"BenchmarkProgramTime: median run time of the program per event from the kernel's BPF statistics. " +
+		"Net subtracts the empty program's time, which is a clock read of the statistics and the call of the program."}
 	if command != "" {
 		sec.text = append(sec.text, fmt.Sprintf("Run by make bench before the other parts: `%s`.", command))
 	}
@@ -166,12 +170,28 @@ func monitorTable(out benchOutput) *table {
 	}
 	for _, r := range out.find("BenchmarkPageFaultCost") {
 		n := strconv.Itoa(r.iterations)
-		for _, setup := range []string{"plain", "approx", "exact"} {
+		for _, setup := range []string{"plain", "empty", "unwatched", "approx", "exact"} {
+			if _, ok := r.metrics["ns/fault-"+setup]; !ok {
+				continue
+			}
 			ratio := ""
 			if setup != "plain" {
 				ratio = formatFloat(r.metrics["ratio-"+setup], 3) + "x of plain"
 			}
 			t.add(r.name, n, "ns/fault "+setup, formatFloat(r.metrics["ns/fault-"+setup], 0), ratio)
+		}
+	}
+	for _, r := range out.find("BenchmarkProgramTime") {
+		n := strconv.Itoa(r.iterations)
+		for _, setup := range []string{"empty", "unwatched", "approx", "exact"} {
+			if _, ok := r.metrics["ns/event-"+setup]; !ok {
+				continue
+			}
+			net := ""
+			if v, ok := r.metrics["net-ns/event-"+setup]; ok {
+				net = "net " + formatFloat(v, 1) + " ns"
+			}
+			t.add(r.name, n, "ns/event "+setup, formatFloat(r.metrics["ns/event-"+setup], 1), net)
 		}
 	}
 	for _, r := range out.find("BenchmarkRSS") {

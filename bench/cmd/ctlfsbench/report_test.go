@@ -129,3 +129,28 @@ func TestHardLimitOvershoot(t *testing.T) {
 		t.Error("no error for events without a hard-limit line")
 	}
 }
+
+func TestMonitorTablePageFaultSetups(t *testing.T) {
+	const output = `BenchmarkPageFaultCost-2   20   1954717923 ns/op   2228 ns/fault-approx   2170 ns/fault-empty   2099 ns/fault-plain   1.061 ratio-approx   1.033 ratio-empty
+BenchmarkProgramTime-2   20   556321129 ns/op   37.29 net-ns/event-approx   70.77 ns/event-approx   33.49 ns/event-empty
+PASS
+`
+	out, err := parseBenchOutput(strings.NewReader(output))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, row := range monitorTable(out).rows {
+		rows = append(rows, strings.Join(row[2:], " | "))
+	}
+	want := []string{
+		"ns/fault plain | 2099 | ",
+		"ns/fault empty | 2170 | 1.033x of plain",
+		"ns/fault approx | 2228 | 1.061x of plain",
+		"ns/event empty | 33.5 | ",
+		"ns/event approx | 70.8 | net 37.3 ns",
+	}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rows:\n%s\nexpected (setups without figures left out):\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+}
