@@ -47,12 +47,6 @@ const helperRegion = 1 << 30 // address space reserved by the helpers
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
-		if mode != helperHuge && os.Getenv(helperSmallPagesEnv) == "" {
-			if err := execWithSmallPages(); err != nil {
-				fmt.Fprintln(os.Stderr, "helper:", err)
-				os.Exit(2)
-			}
-		}
 		if err := runHelper(mode, os.Args[len(os.Args)-1]); err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			os.Exit(2)
@@ -70,25 +64,6 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
-}
-
-// helperSmallPagesEnv is set in a helper that runs without transparent
-// huge pages.
-const helperSmallPagesEnv = "CTLFS_MONITOR_HELPER_SMALL_PAGES"
-
-// execWithSmallPages disables transparent huge pages for the process and
-// executes it again, so that no page of the new runtime is huge: the
-// helpers count small pages whatever transparent_hugepage/enabled says,
-// which a test may have set to always. The setting survives execve.
-func execWithSmallPages() error {
-	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("disable transparent huge pages: %w", err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	return unix.Exec(exe, os.Args, append(os.Environ(), helperSmallPagesEnv+"=1"))
 }
 
 func runHelper(mode, arg string) error {
