@@ -200,7 +200,28 @@ func probePollOnThread(dir string, fuseFDs []int) error {
 // mount stays busy, it detaches it instead; the kernel then finishes the
 // unmount when the last file in the tree is closed.
 func Unmount(server *fuse.Server, dir string, log *slog.Logger) error {
-	err := server.Unmount()
+	m, _ := findMount(dir) // before the unmount, for the connection's id
+	done := make(chan error, 1)
+	go func() { done <- server.Unmount() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(unmountWait):
+		// The unmount went through, but go-fuse waits for the kernel to
+		// end the connection, which copies of the mount in other mount
+		// namespaces keep open: those of any process that called
+		// unshare(CLONE_NEWNS) while the tree was mounted.
+		if m == nil {
+			err = <-done
+			break
+		}
+		log.Warn("copies of the mount in other mount namespaces keep the connection open; aborting it",
+			"mount", dir, "waited", unmountWait)
+		if aerr := abortConnection(m.minor); aerr != nil {
+			log.Error("abort the connection", "mount", dir, "err", aerr)
+		}
+		err = <-done
+	}
 	if err == nil {
 		return nil
 	}
@@ -210,6 +231,10 @@ func Unmount(server *fuse.Server, dir string, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// unmountWait is how long Unmount lets the kernel end the connection by
+// itself before it aborts the connection.
+const unmountWait = time.Second
 
 // CleanStaleMount detaches a FUSE mount that a supervisor killed on dir
 // left behind. A dead server's mount fails with ENOTCONN, or never

@@ -453,3 +453,37 @@ func TestLogSavedAfterCrash(t *testing.T) {
 	// dead one left, and its shutdown checks that none remain.
 	startServerAt(t, s.mnt, s.stateDir)
 }
+
+// TestShutdownWithMountCopies shuts the supervisor down while another
+// mount namespace holds a copy of the tree's mount: the supervisor must
+// not wait for that namespace to end.
+func TestShutdownWithMountCopies(t *testing.T) {
+	s := startServer(t)
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "120")
+	holder.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		holder.Process.Kill()
+		holder.Wait()
+	}()
+	waitFor(t, "the holder's mount namespace", func() bool {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", holder.Process.Pid))
+		own, _ := os.Readlink("/proc/self/ns/mnt")
+		theirs, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid))
+		return err == nil && theirs != own && strings.Contains(string(data), " "+s.mnt+" ")
+	})
+	s.mustSh("echo shutdown > ctl")
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("supervisor still running 30 s after shutdown while a mount copy exists:\n%s", s.log)
+	}
+	if err := holder.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the holder ended before the supervisor: %v", err)
+	}
+	if !strings.Contains(s.log.String(), "aborting it") {
+		t.Errorf("supervisor log does not say that it aborted the connection:\n%s", s.log)
+	}
+}
