@@ -60,12 +60,18 @@ func (c *Container) limitCrossed(ev monitor.Event) {
 // watchMemory starts accounting the run's memory. The caller holds c.mu.
 func (r *run) watchMemory(l Limits) error {
 	s := r.c.sup
-	if err := s.mon.Watch(r.cg.id, r.cg.path, monitorLimits(l)); err != nil {
-		return fmt.Errorf("watch memory of %s: %w", r.c.name, err)
-	}
+	// The container is found by its cgroup before the watch begins: a
+	// limit below the init's own memory is crossed at once, and its
+	// event must not arrive for an unknown cgroup.
 	s.cgroupMu.Lock()
 	s.byCgroup[r.cg.id] = r.c
 	s.cgroupMu.Unlock()
+	if err := s.mon.Watch(r.cg.id, r.cg.path, monitorLimits(l)); err != nil {
+		s.cgroupMu.Lock()
+		delete(s.byCgroup, r.cg.id)
+		s.cgroupMu.Unlock()
+		return fmt.Errorf("watch memory of %s: %w", r.c.name, err)
+	}
 	return nil
 }
 

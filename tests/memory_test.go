@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -245,4 +246,25 @@ func diff(a, b uint64) uint64 {
 		return a - b
 	}
 	return b - a
+}
+
+// TestHardLimitBelowInit sets a hard limit below the init's own memory,
+// so that the limit is crossed while the container starts: the kill must
+// still carry its reason and event.
+func TestHardLimitBelowInit(t *testing.T) {
+	for _, m := range monitors {
+		t.Run(m.name, func(t *testing.T) {
+			s := startMonitorServer(t, m.name)
+			for i := range 5 {
+				name := fmt.Sprintf("tiny%d", i)
+				s.mustSh(fmt.Sprintf("mkdir %s && echo hard=1M > %s/limits && echo 'cpu_hog 5' > %s/cmd", name, name, name))
+				if st := s.waitState(name); st != "exited 137 signal=KILL reason=hard-limit" {
+					t.Errorf("%s: state = %q, want exited 137 signal=KILL reason=hard-limit", name, st)
+				}
+				if events := s.read(name + "/events"); !strings.Contains(events, " hard-limit ") {
+					t.Errorf("%s: no hard-limit event:\n%s", name, events)
+				}
+			}
+		})
+	}
 }
