@@ -132,6 +132,12 @@ func TestCLIRunMissingProgram(t *testing.T) {
 	}
 }
 
+func TestCLIRunMissingDefaultRootfs(t *testing.T) {
+	s := startServer(t, "--rootfs", "/nonexistent-rootfs")
+	r := s.cli("run", "nr", "--", "/bin/true")
+	checkCLI(t, "run without a default rootfs", r, 125, "ctlfs: nr: ", `"/nonexistent-rootfs"`)
+}
+
 func TestCLIRunRejectedSetting(t *testing.T) {
 	s := startServer(t)
 	tests := []struct {

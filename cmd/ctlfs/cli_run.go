@@ -227,8 +227,8 @@ func envLines(vars []string) string {
 }
 
 // start applies settings to container name and then writes its command,
-// which starts it. A command that is not in the rootfs ends run with
-// exit code 127.
+// which starts it. A program that is not in the rootfs, which the tree's
+// reason names as "program", ends run with exit code 127.
 func (t *treeClient) start(name string, settings []setting, command []string) error {
 	for _, s := range settings {
 		if err := t.write(name, s.file, s.value); err != nil {
@@ -237,9 +237,11 @@ func (t *treeClient) start(name string, settings []setting, command []string) er
 	}
 	err := t.write(name, "cmd", runtime.QuoteCommand(command))
 	var reject *rejectError
-	if errors.As(err, &reject) && reject.errno == syscall.ENOENT {
+	if errors.As(err, &reject) && reject.errno == syscall.ENOENT && strings.Contains(reject.reason, "program ") {
 		return &statusError{code: exitNotFound, err: reject}
 	}
+	// Any other ENOENT, such as a missing default rootfs, is a failure
+	// of ctlfs's set-up, not of the command: exit 125.
 	return err
 }
 
