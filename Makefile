@@ -154,7 +154,8 @@ install: rootfs $(CTLFS_INIT)
 	install -m 0755 $(CTLFS_INIT) $(DESTDIR)$(LIBEXECDIR)/ctlfs-init
 	install -m 0644 $(INSTALL_DIR)/ctlfs.service $(DESTDIR)$(UNITDIR)/ctlfs.service
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
-	cp -r docs/. $(DESTDIR)$(DOCDIR)/
+	cp -r docs $(DESTDIR)$(DOCDIR)/
+	$(INSTALL_DIR)/ctlfs help tree > $(DESTDIR)$(DOCDIR)/tree.txt
 	rm -rf --one-file-system $(DESTDIR)$(ROOTFSDIR)
 	cp -a $(ROOTFS_DIR) $(DESTDIR)$(ROOTFSDIR)
 

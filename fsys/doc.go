@@ -219,7 +219,8 @@
 //	ctlfs_container_log_bytes_total        bytes written to log
 //
 // and for the supervisor: ctlfs_containers, ctlfs_monitor_info (label
-// kind: ebpf or proc) and the ctlfs_supervisor_process_ figures (CPU
-// time, resident memory, open descriptors). Counters start from 0 when
+// kind: ebpf or proc) and the ctlfs_supervisor_process_ figures of
+// Prometheus's process collector (CPU time, resident and virtual memory,
+// open and maximum descriptors, start time). Counters start from 0 when
 // the supervisor starts.
 package fsys

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -134,10 +135,45 @@ func (cc containerCollector) Collect(ch chan<- prometheus.Metric) {
 func newMetricsRegistry(sup *runtime.Supervisor, log *slog.Logger) *prometheus.Registry {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(containerCollector{sup: sup, log: log})
-	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{
+	reg.MustRegister(withoutNetwork{collectors.NewProcessCollector(collectors.ProcessCollectorOpts{
 		Namespace: "ctlfs_supervisor",
-	}))
+	})})
 	return reg
+}
+
+// withoutNetwork drops the process collector's network byte counters:
+// they come from /proc/self/net/dev, so they count the traffic of the
+// whole network namespace, not the supervisor's, which has none.
+type withoutNetwork struct{ prometheus.Collector }
+
+func isNetwork(d *prometheus.Desc) bool {
+	return strings.Contains(d.String(), "_network_")
+}
+
+func (w withoutNetwork) Describe(ch chan<- *prometheus.Desc) {
+	descs := make(chan *prometheus.Desc)
+	go func() {
+		w.Collector.Describe(descs)
+		close(descs)
+	}()
+	for d := range descs {
+		if !isNetwork(d) {
+			ch <- d
+		}
+	}
+}
+
+func (w withoutNetwork) Collect(ch chan<- prometheus.Metric) {
+	metrics := make(chan prometheus.Metric)
+	go func() {
+		w.Collector.Collect(metrics)
+		close(metrics)
+	}()
+	for m := range metrics {
+		if !isNetwork(m.Desc()) {
+			ch <- m
+		}
+	}
 }
 
 // readMetrics formats every metric in the text exposition format.

@@ -128,6 +128,11 @@ func TestMetrics(t *testing.T) {
 	if v, ok := metricValue(m, "ctlfs_supervisor_process_resident_memory_bytes"); !ok || v <= 0 {
 		t.Errorf("supervisor resident memory = %v (present %v), want more than 0", v, ok)
 	}
+	for name := range m {
+		if strings.Contains(name, "_network_") {
+			t.Errorf("metrics include %s, the host's network traffic", name)
+		}
+	}
 	if _, ok := metricValue(m, "ctlfs_monitor_info"); !ok {
 		t.Errorf("ctlfs_monitor_info missing")
 	}

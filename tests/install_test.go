@@ -37,8 +37,15 @@ func TestInstall(t *testing.T) {
 			t.Errorf("%s is not executable: mode %v", name, fi.Mode())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(prefix, "share/doc/ctlfs/README.md")); err != nil {
-		t.Errorf("make install did not install the README: %v", err)
+	for _, doc := range []string{"README.md", "docs/MEMORY.md"} {
+		if _, err := os.Stat(filepath.Join(prefix, "share/doc/ctlfs", doc)); err != nil {
+			t.Errorf("make install did not install %s: %v", doc, err)
+		}
+	}
+	if manual, err := os.ReadFile(filepath.Join(prefix, "share/doc/ctlfs/tree.txt")); err != nil {
+		t.Errorf("make install did not install the tree's manual: %v", err)
+	} else if !strings.Contains(string(manual), "\tmetrics  r ") {
+		t.Errorf("installed tree.txt is not the manual:\n%s", manual)
 	}
 
 	unitPath := filepath.Join(unitDir, "ctlfs.service")

@@ -32,7 +32,7 @@ func newStatsCommand() *cobra.Command {
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "stats [flags] [NAME...]",
-		Short: "Show the memory use of containers, refreshed live",
+		Short: "Show the CPU and memory use of containers, refreshed live",
 		Long:  statsLong,
 	}
 	mount := containerCommand(cmd)
