@@ -74,7 +74,8 @@ func (r *rootNode) Mkdir(ctx context.Context, name string, mode uint32, out *fus
 func (r *rootNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	c, _ := r.sup().Lookup(name)
 	if err := r.sup().Remove(name); err != nil {
-		return r.d.rejectFor(name, ".", fmt.Errorf("rmdir %s: %w", name, err))
+		// Remove's reason names the operation and the container.
+		return r.d.rejectFor(name, ".", err)
 	}
 	if c != nil {
 		r.d.tree.forget(c)

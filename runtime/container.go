@@ -115,7 +115,7 @@ func (c *Container) SetRootfs(path string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state.Running() {
-		return fmt.Errorf("set rootfs of %s: %w", c.name, ErrBusy)
+		return fmt.Errorf("set rootfs of %s: %w; stop it first", c.name, ErrBusy)
 	}
 	c.rootfs = path
 	c.persistLocked()
@@ -215,7 +215,7 @@ func (c *Container) SetEnv(text string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state.Running() {
-		return fmt.Errorf("set env of %s: %w", c.name, ErrBusy)
+		return fmt.Errorf("set env of %s: %w; stop it first", c.name, ErrBusy)
 	}
 	c.env = env
 	c.persistLocked()
@@ -238,7 +238,7 @@ func (c *Container) SetNet(mode string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state.Running() {
-		return fmt.Errorf("set net of %s: %w", c.name, ErrBusy)
+		return fmt.Errorf("set net of %s: %w; stop it first", c.name, ErrBusy)
 	}
 	c.net = mode
 	c.persistLocked()

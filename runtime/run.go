@@ -58,7 +58,7 @@ func (c *Container) startLocked(line string, argv []string) error {
 		return fmt.Errorf("start %s: container was removed: %w", c.name, ErrNotFound)
 	}
 	if c.state.Running() {
-		return fmt.Errorf("start %s: %w", c.name, ErrBusy)
+		return fmt.Errorf("start %s: %w; stop it first, or write ctl to signal it", c.name, ErrBusy)
 	}
 	begin := time.Now()
 	cfg, err := c.initConfigLocked(argv)

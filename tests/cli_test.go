@@ -135,7 +135,7 @@ func TestCLIRunMissingProgram(t *testing.T) {
 func TestCLIRunMissingDefaultRootfs(t *testing.T) {
 	s := startServer(t, "--rootfs", "/nonexistent-rootfs")
 	r := s.cli("run", "nr", "--", "/bin/true")
-	checkCLI(t, "run without a default rootfs", r, 125, "ctlfs: nr: ", `"/nonexistent-rootfs"`)
+	checkCLI(t, "run without a default rootfs", r, 125, "ctlfs: start nr: ", `"/nonexistent-rootfs"`)
 }
 
 func TestCLIRunRejectedSetting(t *testing.T) {
@@ -288,7 +288,7 @@ func TestCLIKillAndRemove(t *testing.T) {
 	if st := s.read("k/state"); st != "exited 143 signal=TERM reason=kill\n" {
 		t.Errorf("state after kill -s TERM = %q", st)
 	}
-	checkCLI(t, "kill of an exited container", s.cli("kill", "k"), 125, "ctlfs: k: ", "not running")
+	checkCLI(t, "kill of an exited container", s.cli("kill", "k"), 125, "ctlfs: kill k: container is not running\n")
 	s.mustCLI("rm", "k")
 
 	s.mustCLI("run", "-d", "f", "--", "sleep", "60")

@@ -77,7 +77,7 @@ func (t *treeClient) path(name, file string) string {
 // such as ../x reaches a path outside the tree.
 func checkName(name string) error {
 	if err := runtime.ValidateName(name); err != nil {
-		return cliError(fmt.Errorf("invalid container name: %w", err))
+		return cliError(fmt.Errorf("invalid %w", err))
 	}
 	return nil
 }
@@ -148,11 +148,20 @@ type rejectError struct {
 	errno  syscall.Errno
 }
 
+// Error returns the reason, after the container's name unless the reason
+// names it already.
 func (e *rejectError) Error() string {
-	if e.name == "" {
+	if e.name == "" || names(e.reason, e.name) {
 		return e.reason
 	}
 	return e.name + ": " + e.reason
+}
+
+// names reports whether reason names the container name as the tree's
+// reasons do, as in "freeze NAME: container is not running".
+func names(reason, name string) bool {
+	return strings.HasPrefix(reason, name+":") || strings.Contains(reason, " "+name+":") ||
+		strings.Contains(reason, " "+name+" ")
 }
 
 func (e *rejectError) Unwrap() error { return e.errno }
