@@ -37,7 +37,10 @@ type run struct {
 	hardLimitOnce sync.Once
 	// reports is closed after the init's last report.
 	reports chan struct{}
-	deathW  *os.File // held open while the supervisor lives
+	// released is closed once the run's cgroups are removed, after the
+	// container has moved to Exited.
+	released chan struct{}
+	deathW   *os.File // held open while the supervisor lives
 	// autogroup is set when there is no cpu cgroup, so nice must be set
 	// on the autogroup of each session instead.
 	autogroup bool
@@ -57,6 +60,7 @@ func (c *Container) startLocked(line string, argv []string) error {
 		return fmt.Errorf("start %s: %w", c.name, ErrBusy)
 	}
 	begin := time.Now()
+	c.awaitReleaseLocked()
 	cfg, err := c.initConfigLocked(argv)
 	if err != nil {
 		return err
@@ -77,6 +81,15 @@ func (c *Container) startLocked(line string, argv []string) error {
 	c.sup.log.Info("container started", "container", c.name, "pid", r.pid, "cmd", argv,
 		"took", time.Since(begin))
 	return nil
+}
+
+// awaitReleaseLocked waits until the cgroups of the last run are removed,
+// so that they can be created again under the same name. The caller holds
+// c.mu, which the release does not take.
+func (c *Container) awaitReleaseLocked() {
+	if c.run != nil {
+		<-c.run.released
+	}
 }
 
 // initConfigLocked checks the rootfs, finds the program in it, prepares
@@ -123,7 +136,7 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 		return nil, err
 	}
 	r := &run{c: c, cg: cg, ready: make(chan struct{}), reports: make(chan struct{}),
-		hardLimit: make(chan struct{})}
+		released: make(chan struct{}), hardLimit: make(chan struct{})}
 	p, err := newInitPipes(filepath.Dir(c.log.path))
 	if err != nil {
 		cg.destroy()
@@ -244,23 +257,24 @@ func (p *initPipes) closeParentEnds() {
 }
 
 // wait collects the command's status and the init's, waits for the log to
-// drain, and moves the container to Exited.
+// drain, and moves the container to Exited. The cgroup is removed after
+// that, so that a reader of wait does not wait for it: every process of
+// the container has exited once the init is reaped.
 func (r *run) wait(logDrained <-chan struct{}) {
-	c := r.c
 	<-r.reports
 	status := r.final
 	initErr := r.cmd.Wait()
-	exited := time.Now()
 	r.awaitHardLimit(status, initErr)
 	<-logDrained
 	r.stopKillTimer()
-	r.unwatchMemory()
 	r.deathW.Close()
-	if err := r.cg.destroy(); err != nil {
-		c.sup.log.Error("remove cgroup", "container", c.name, "err", err)
-	}
-	c.sup.log.Debug("container cleaned up", "container", c.name, "took", time.Since(exited))
+	r.finish(status, initErr)
+	r.release()
+}
 
+// finish records the end of the run in the container's state and events.
+func (r *run) finish(status initproc.Status, initErr error) {
+	c := r.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := r.exitState(status, initErr, c.reason)
@@ -276,6 +290,18 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	fields = append(fields, st.exitFields()...)
 	c.emit("exited", fields...)
 	c.sup.log.Info("container exited", "container", c.name, "state", st.String())
+}
+
+// release stops the memory accounting of a finished run and removes its
+// cgroups, then closes released.
+func (r *run) release() {
+	defer close(r.released)
+	begin := time.Now()
+	r.unwatchMemory()
+	if err := r.cg.destroy(); err != nil {
+		r.c.sup.log.Error("remove cgroup", "container", r.c.name, "err", err)
+	}
+	r.c.sup.log.Debug("container cleaned up", "container", r.c.name, "took", time.Since(begin))
 }
 
 // hardLimitWait is the longest time a run that SIGKILL ended, for no
