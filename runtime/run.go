@@ -1,7 +1,7 @@
 package runtime
 
 import (
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -183,7 +183,7 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 
 	// The init reads its configuration before anything else; a failed
 	// write means it died, which wait reports.
-	if err := json.NewEncoder(p.configW).Encode(cfg); err != nil {
+	if _, err := p.configW.Write(initproc.MarshalConfig(&cfg)); err != nil {
 		c.sup.log.Error("send init configuration", "container", c.name, "err", err)
 	}
 	p.configW.Close()
@@ -345,13 +345,17 @@ func (r *run) readReports() {
 	defer r.statusR.Close()
 	readyOnce := sync.OnceFunc(func() { close(r.ready) })
 	defer readyOnce()
-	dec := json.NewDecoder(r.statusR)
+	rd := bufio.NewReader(r.statusR)
 	for {
-		var st initproc.Status
-		err := dec.Decode(&st)
-		if errors.Is(err, io.EOF) {
+		line, err := rd.ReadString('\n')
+		if errors.Is(err, io.EOF) && line == "" {
 			return
 		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			r.c.sup.log.Error("read init report", "container", r.c.name, "err", err)
+			return
+		}
+		st, err := initproc.ParseStatus(line)
 		if err != nil {
 			r.c.sup.log.Error("read init report", "container", r.c.name, "err", err)
 			return

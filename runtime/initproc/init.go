@@ -1,9 +1,9 @@
 package initproc
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,7 +32,7 @@ func Run() {
 	// for SIGTERM re-raises it, which a PID namespace's init ignores, and
 	// then exits with status 2. Signals that arrive before the command
 	// starts wait in the channel and are forwarded to it.
-	signal.Notify(forwarded)
+	signal.Notify(forwarded, forwardedSignals()...)
 	reportStatus(Status{Ready: true})
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&initName[0])), 0, 0, 0)
 	cfg, err := readInitConfig()
@@ -47,6 +47,7 @@ func Run() {
 	if err != nil {
 		initFail(code, "%v", err)
 	}
+	go forwardSignals(pid)
 	reapUntil(pid)
 }
 
@@ -71,11 +72,11 @@ var initName = []byte("ctlfs-init\x00")
 func readInitConfig() (*Config, error) {
 	f := os.NewFile(ConfigFD, "config")
 	defer f.Close()
-	var cfg Config
-	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+	data, err := io.ReadAll(f)
+	if err != nil {
 		return nil, err
 	}
-	return &cfg, nil
+	return UnmarshalConfig(data)
 }
 
 // watchSupervisor exits the init, and so kills the container, when the
@@ -83,6 +84,9 @@ func readInitConfig() (*Config, error) {
 // what Pdeathsig misses, since Pdeathsig fires when the thread that forked
 // exits, not the process.
 func watchSupervisor(logName string) {
+	// A non-blocking pipe is read through the runtime's poller, which
+	// spares the init a thread blocked in read.
+	unix.SetNonblock(DeathFD, true)
 	f := os.NewFile(DeathFD, "death")
 	var b [1]byte
 	f.Read(b[:])
@@ -139,7 +143,7 @@ func initFail(code int, format string, args ...any) {
 var statusPipe = os.NewFile(StatusFD, "status")
 
 func reportStatus(st Status) {
-	json.NewEncoder(statusPipe).Encode(st)
+	statusPipe.WriteString(st.Line())
 }
 
 // setupRoot makes the rootfs the container's /, with a fresh /proc and a
@@ -287,47 +291,52 @@ func startCommand(cfg *Config) (int, int, error) {
 	return pid, 0, nil
 }
 
-// forwarded receives every signal the init gets.
+// forwarded receives the signals that the init passes on to the command.
 var forwarded = make(chan os.Signal, 32)
 
-// reapUntil reaps every child, passes signals on to the command, and when
-// the command has ended reports its wait status and exits.
-func reapUntil(cmdPid int) {
-	for sig := range forwarded {
+// forwardedSignals returns every signal but those that cannot be caught,
+// SIGCHLD, which the reaper learns of from wait4, SIGPIPE and SIGURG, the
+// Go runtime's preemption signal.
+func forwardedSignals() []os.Signal {
+	var sigs []os.Signal
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		switch sig {
-		case syscall.SIGCHLD:
-			if ws, done := reap(cmdPid); done {
-				if supervisorGone.Load() {
-					select {} // watchSupervisor saves the log and exits
-				}
-				reportStatus(Status{WaitStatus: &ws})
-				os.Exit(0)
-			}
-		case syscall.SIGURG, syscall.SIGPIPE:
-			// SIGURG is the Go runtime's preemption signal.
-		default:
-			unix.Kill(cmdPid, sig.(syscall.Signal))
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGPIPE, unix.SIGURG:
+			continue
 		}
+		sigs = append(sigs, sig)
+	}
+	return sigs
+}
+
+// forwardSignals passes every signal the init receives on to the command.
+func forwardSignals(cmdPid int) {
+	for sig := range forwarded {
+		unix.Kill(cmdPid, sig.(syscall.Signal))
 	}
 }
 
-// reap collects every exited child and reports whether the command was
-// among them, with its wait status.
-func reap(cmdPid int) (syscall.WaitStatus, bool) {
-	var cmdStatus syscall.WaitStatus
-	found := false
+// reapUntil reaps every child, the orphans the init inherits among them,
+// and when the command has ended reports its wait status and exits. It
+// waits in wait4, so a child's exit wakes this thread directly.
+func reapUntil(cmdPid int) {
 	for {
 		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		pid, err := syscall.Wait4(-1, &ws, 0, nil)
 		if err == syscall.EINTR {
 			continue
 		}
-		if pid <= 0 || err != nil {
-			return cmdStatus, found
+		if err != nil {
+			initFail(127, "wait for the command: %v", err)
 		}
-		if pid == cmdPid {
-			cmdStatus, found = ws, true
+		if pid != cmdPid {
+			continue
 		}
+		if supervisorGone.Load() {
+			select {} // watchSupervisor saves the log and exits
+		}
+		reportStatus(Status{WaitStatus: &ws})
+		os.Exit(0)
 	}
 }
 
