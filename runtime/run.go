@@ -30,6 +30,8 @@ type run struct {
 	statusR *os.File // the init's reports
 	// ready is closed when the init catches signals, or has exited.
 	ready chan struct{}
+	// joined is closed when the init is in all its cgroups, or has exited.
+	joined chan struct{}
 	// final is the init's last report.
 	final initproc.Status
 	// hardLimit is closed when the monitor reports the hard limit crossed.
@@ -128,15 +130,22 @@ func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
 	}, nil
 }
 
-// spawn creates the cgroup and pipes and starts the init in new PID, UTS,
-// mount and IPC namespaces, inside the cgroup from its first instruction.
+// spawn creates the cgroups and pipes and starts the init in new PID, UTS,
+// mount and IPC namespaces, inside the v2 cgroup from its first
+// instruction. The init joins the v1 cgroups itself.
 func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	cg, err := c.sup.cgroup.create(c.name)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: c, cg: cg, ready: make(chan struct{}), reports: make(chan struct{}),
-		released: make(chan struct{}), hardLimit: make(chan struct{})}
+	r := &run{c: c, cg: cg, ready: make(chan struct{}), joined: make(chan struct{}),
+		reports: make(chan struct{}), released: make(chan struct{}),
+		hardLimit: make(chan struct{})}
+	if cfg.Cgroups, err = r.prepareGroups(c.limits, c.nice); err != nil {
+		cg.destroy()
+		return nil, fmt.Errorf("start %s: %w", c.name, err)
+	}
+	cfg.Autogroup = r.autogroup
 	p, err := newInitPipes(filepath.Dir(c.log.path))
 	if err != nil {
 		cg.destroy()
@@ -169,9 +178,9 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	}
 	r.cmd, r.pid = cmd, cmd.Process.Pid
 	r.statusR, r.deathW = p.statusR, p.deathW
-	// The init waits for its configuration, so it is still alone and has
-	// not started the command while it joins the other cgroups.
-	if err := r.prepareGroups(c.limits, c.nice); err != nil {
+	// The init waits for its configuration, so it has not started the
+	// command before the monitor watches it.
+	if err := r.watchInit(c.limits, c.nice); err != nil {
 		r.unwatchMemory()
 		cg.kill()
 		p.closeParentEnds()
@@ -179,7 +188,6 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 		cg.destroy()
 		return nil, fmt.Errorf("start %s: %w", c.name, err)
 	}
-	cfg.Autogroup = r.autogroup
 
 	// The init reads its configuration before anything else; a failed
 	// write means it died, which wait reports.
@@ -193,6 +201,9 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	})
 	go r.readReports()
 	go r.wait(drained)
+	// A container's processes are in its cgroups once the write that
+	// starts it returns.
+	<-r.joined
 	return r, nil
 }
 
@@ -339,12 +350,14 @@ func killedBySIGKILL(status initproc.Status, initErr error) bool {
 }
 
 // readReports reads the init's reports until it closes the pipe, marks
-// it ready, and keeps the last report.
+// it ready and joined, and keeps the last report.
 func (r *run) readReports() {
 	defer close(r.reports)
 	defer r.statusR.Close()
 	readyOnce := sync.OnceFunc(func() { close(r.ready) })
 	defer readyOnce()
+	joinedOnce := sync.OnceFunc(func() { close(r.joined) })
+	defer joinedOnce()
 	rd := bufio.NewReader(r.statusR)
 	for {
 		line, err := rd.ReadString('\n')
@@ -360,11 +373,14 @@ func (r *run) readReports() {
 			r.c.sup.log.Error("read init report", "container", r.c.name, "err", err)
 			return
 		}
-		if st.Ready {
+		switch {
+		case st.Ready:
 			readyOnce()
-			continue
+		case st.Joined:
+			joinedOnce()
+		default:
+			r.final = st
 		}
-		r.final = st
 	}
 }
 

@@ -24,9 +24,10 @@ import (
 // status to the supervisor. It never returns; when it exits, the kernel
 // kills every other process of the PID namespace.
 func Run() {
-	// Capability and no_new_privs changes apply to the calling thread only,
-	// and the command is forked from the thread that calls ForkExec: keep
-	// both on this one.
+	// The cgroups this thread joins, its capabilities, no_new_privs and
+	// nice apply to it alone, and the command inherits them only when
+	// this thread forks it. Main starts on the process's first thread,
+	// whose cgroups /proc/PID/cgroup shows: keep all the work on it.
 	goruntime.LockOSThread()
 	// Catch signals before anything else: the Go runtime's default action
 	// for SIGTERM re-raises it, which a PID namespace's init ignores, and
@@ -40,6 +41,10 @@ func Run() {
 		initFail(127, "read configuration: %v", err)
 	}
 	go watchSupervisor(cfg.LogName)
+	if err := joinCgroups(cfg.Cgroups); err != nil {
+		initFail(127, "%v", err)
+	}
+	reportStatus(Status{Joined: true})
 	if err := setupRoot(cfg); err != nil {
 		initFail(127, "%v", err)
 	}
@@ -129,6 +134,19 @@ func saveLog(logName string) {
 			unix.Write(out, buf[:n])
 		}
 	}
+}
+
+// joinCgroups moves the calling thread into each cgroup v1 directory whose
+// tasks file is listed. The command, which this thread forks, and all its
+// descendants start in them. A thread that moves itself does not make the
+// kernel wait for an RCU grace period, as moving a whole process does.
+func joinCgroups(tasks []string) error {
+	for _, path := range tasks {
+		if err := os.WriteFile(path, []byte("0"), 0); err != nil {
+			return fmt.Errorf("join cgroup: %w", err)
+		}
+	}
+	return nil
 }
 
 // initFail reports a command that could not start and exits.

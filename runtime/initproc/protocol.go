@@ -46,15 +46,22 @@ type Config struct {
 	// Autogroup makes the init set the nice of the command's autogroup,
 	// because the container has no cpu cgroup to carry its weight.
 	Autogroup bool
+	// Cgroups are the tasks files of the container's cgroup v1
+	// directories, host paths. The init's thread, which starts the
+	// command, writes 0 to each to join it before the command starts.
+	Cgroups []string
 }
 
 // Status is a report of the init: first Ready, once it catches
-// signals, then the end of the command.
+// signals, then Joined, then the end of the command.
 type Status struct {
 	// Ready reports that the init now catches signals. Before, a signal from the
 	// supervisor other than SIGKILL would be lost: the kernel drops it for
 	// a PID namespace's init that has no handler for it.
 	Ready bool
+	// Joined reports that the init's thread joined the cgroups of
+	// Config.Cgroups.
+	Joined bool
 	// WaitStatus is the command's raw wait status, when it ran.
 	WaitStatus *syscall.WaitStatus
 	// Error is the reason the command could not start; Code is then the exit
@@ -63,12 +70,14 @@ type Status struct {
 	Code  int
 }
 
-// Line returns the status as one line of text: "ready", "exited STATUS"
-// with the raw wait status, or "failed CODE REASON".
+// Line returns the status as one line of text: "ready", "joined",
+// "exited STATUS" with the raw wait status, or "failed CODE REASON".
 func (s Status) Line() string {
 	switch {
 	case s.Ready:
 		return "ready\n"
+	case s.Joined:
+		return "joined\n"
 	case s.WaitStatus != nil:
 		return "exited " + strconv.FormatUint(uint64(*s.WaitStatus), 10) + "\n"
 	}
@@ -88,6 +97,8 @@ func ParseStatus(line string) (Status, error) {
 	switch word {
 	case "ready":
 		return Status{Ready: true}, nil
+	case "joined":
+		return Status{Joined: true}, nil
 	case "exited":
 		n, err := strconv.ParseUint(rest, 10, 32)
 		if err != nil {
@@ -133,6 +144,9 @@ func MarshalConfig(cfg *Config) []byte {
 	field("nice", strconv.Itoa(cfg.Nice))
 	field("log", cfg.LogName)
 	field("autogroup", strconv.FormatBool(cfg.Autogroup))
+	for _, t := range cfg.Cgroups {
+		field("cgroup", t)
+	}
 	return b.Bytes()
 }
 
@@ -198,6 +212,8 @@ func (cfg *Config) set(key, value string, layer *Layer) error {
 		cfg.LogName = value
 	case "autogroup":
 		cfg.Autogroup, err = strconv.ParseBool(value)
+	case "cgroup":
+		cfg.Cgroups = append(cfg.Cgroups, value)
 	default:
 		return errors.New("unknown configuration field " + strconv.Quote(key))
 	}

@@ -18,7 +18,7 @@ func TestConfigRoundTrip(t *testing.T) {
 			Layer:  &Layer{Upper: "/s/l/u", Work: "/s/l/w", Merged: "/s/l/m"},
 			NewNet: true, Path: "/bin/sh", Argv: []string{"sh", "-c", "echo hi"},
 			Env: []string{"PATH=/bin", "HOME=/root"}, Nice: -5, LogName: "web-1.log",
-			Autogroup: true,
+			Autogroup: true, Cgroups: []string{"/sys/fs/cgroup/pids/x/tasks", "/sys/fs/cgroup/cpu/x/tasks"},
 		}},
 		{"separators in values", Config{
 			Name: "b", Rootfs: "/r", Path: "/p",
@@ -68,6 +68,7 @@ func TestStatusLine(t *testing.T) {
 		line string
 	}{
 		{"ready", Status{Ready: true}, "ready\n"},
+		{"joined", Status{Joined: true}, "joined\n"},
 		{"exited", Status{WaitStatus: &ws}, "exited 137\n"},
 		{"failed", Status{Error: "exec /x: no such file", Code: 127}, "failed 127 exec /x: no such file\n"},
 	}
