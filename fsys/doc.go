@@ -174,8 +174,10 @@
 //	      emitted again after the RSS has dropped below the limit.
 //	hard  RSS in bytes above which the container is killed.
 //	pids  The maximum number of tasks at once (default 1024). Threads
-//	      count, the init's own included: it runs a few, so a limit
-//	      below 16 can keep the command from starting.
+//	      count, and so do the init's: all of them where the pids
+//	      controller is in cgroup v2, so a limit below 16 can keep the
+//	      command from starting, and only its main thread where the
+//	      controller is in a v1 hierarchy.
 //	cpus  The CPUs its tasks may run on, as a list such as 0-1,3, or all.
 //
 // A size is a number of bytes, or a number with K, M, G or T, optionally

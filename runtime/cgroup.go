@@ -165,8 +165,7 @@ func (r *cgroupRoot) leftovers() []string {
 // existing returns a handle on a container's cgroups without creating them.
 func (r *cgroupRoot) existing(name string) *cgroup {
 	cg := &cgroup{path: filepath.Join(r.path, name), fd: -1}
-	cg.groups = &groups{ctl: r.ctl, v2: cg.path, dirs: make(map[string]string),
-		joined: make(map[string]bool)}
+	cg.groups = r.ctl.createGroups(cg.path, filepath.Join(r.rel, name))
 	for controller, mount := range r.ctl.v1 {
 		cg.groups.dirs[controller] = filepath.Join(mount, r.rel, name)
 	}
@@ -206,11 +205,7 @@ func (r *cgroupRoot) create(name string) (*cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", cg.path, err)
 	}
-	cg.groups, err = r.ctl.createGroups(cg.path, filepath.Join(r.rel, name))
-	if err != nil {
-		os.Remove(cg.path)
-		return nil, err
-	}
+	cg.groups = r.ctl.createGroups(cg.path, filepath.Join(r.rel, name))
 	fd, err := unix.Open(cg.path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		cg.destroy()

@@ -391,6 +391,7 @@ func (c *Container) remove() error {
 	if c.state.Running() {
 		return fmt.Errorf("remove %s: %w; stop or kill it first", c.name, ErrBusy)
 	}
+	c.awaitReleaseLocked()
 	c.removed = true
 	c.emit("removed")
 	if err := removeRecord(c.sup.cfg.StateDir, c.name); err != nil {
@@ -405,8 +406,12 @@ func (c *Container) remove() error {
 	return nil
 }
 
-// release closes the log at shutdown.
+// release waits until the cgroups of the last run are removed and closes
+// the log, at shutdown.
 func (c *Container) release() {
+	c.mu.Lock()
+	c.awaitReleaseLocked()
+	c.mu.Unlock()
 	if err := c.log.close(); err != nil {
 		c.sup.log.Error("close log", "container", c.name, "err", err)
 	}

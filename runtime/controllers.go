@@ -132,29 +132,39 @@ func v1Mounts() (map[string]string, error) {
 
 // groups is one container's set of v1 directories (on hybrid hosts).
 type groups struct {
-	ctl  *controllers
-	v2   string            // the container's v2 directory
-	dirs map[string]string // v1 controller to the container's directory
+	ctl *controllers
+	v2  string // the container's v2 directory
+	rel string // path of the container's directories below each v1 mount
+	// dirs maps a v1 controller to the container's directory in it. A
+	// directory is created when the container first joins it.
+	dirs map[string]string
 	// joined records the v1 directories the container's processes were
-	// moved into. Each move costs the kernel an RCU grace period, a
-	// millisecond or more, so a container joins the cpu and cpuset
-	// directories only once it needs them.
+	// moved into. Moving another process costs the kernel an RCU grace
+	// period, a millisecond or more, so a container joins the cpu and
+	// cpuset directories only once it needs them.
 	joined map[string]bool
 }
 
-// createGroups makes the container's v1 directories at rel below each v1
-// mount, copying the parent's cpuset so tasks can join.
-func (ctl *controllers) createGroups(v2dir, rel string) (*groups, error) {
-	g := &groups{ctl: ctl, v2: v2dir, dirs: make(map[string]string), joined: make(map[string]bool)}
-	for name, mount := range ctl.v1 {
-		dir := filepath.Join(mount, rel)
-		if err := mkdirCgroupV1(mount, dir, name == "cpuset"); err != nil {
-			g.remove()
-			return nil, err
-		}
-		g.dirs[name] = dir
+// createGroups returns the v1 directories of a container at rel below
+// each v1 mount. None exists until the container joins it.
+func (ctl *controllers) createGroups(v2dir, rel string) *groups {
+	return &groups{ctl: ctl, v2: v2dir, rel: rel, dirs: make(map[string]string),
+		joined: make(map[string]bool)}
+}
+
+// mkdir creates the container's directory of a v1 controller, if the
+// controller is v1 and the directory does not exist yet.
+func (g *groups) mkdir(controller string) error {
+	mount, ok := g.ctl.v1[controller]
+	if _, made := g.dirs[controller]; !ok || made {
+		return nil
 	}
-	return g, nil
+	dir := filepath.Join(mount, g.rel)
+	if err := mkdirCgroupV1(mount, dir, controller == "cpuset"); err != nil {
+		return err
+	}
+	g.dirs[controller] = dir
+	return nil
 }
 
 // mkdirCgroupV1 creates dir and the levels between mount and dir. In the
@@ -206,40 +216,93 @@ func (g *groups) file(controller, name string) string {
 	return filepath.Join(g.v2, name)
 }
 
-// join moves processes into the v1 directory of controller, if there is
-// one and they are not there yet. They joined the v2 directory at clone.
+// has reports whether the controller's file for the container exists:
+// the controller is in the v2 directory, or its v1 directory was made.
+func (g *groups) has(controller string) bool {
+	if !g.ctl.have[controller] {
+		return false
+	}
+	_, v1 := g.ctl.v1[controller]
+	_, made := g.dirs[controller]
+	return !v1 || made
+}
+
+// join moves processes into the v1 directory of controller, if it is v1
+// and they are not there yet. They joined the v2 directory at clone.
 // The caller makes sure that none of them forks meanwhile.
 func (g *groups) join(controller string, pids []int) error {
-	dir, ok := g.dirs[controller]
-	if !ok || g.joined[controller] {
+	if !g.needs(controller) {
 		return nil
 	}
-	f := filepath.Join(dir, "cgroup.procs")
+	if err := g.mkdir(controller); err != nil {
+		return err
+	}
+	f := g.file(controller, "cgroup.procs")
 	for _, pid := range pids {
 		err := os.WriteFile(f, []byte(strconv.Itoa(pid)), 0)
 		if err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("join %s cgroup %s: %w", controller, dir, err)
+			return fmt.Errorf("join %s cgroup %s: %w", controller, g.dirs[controller], err)
 		}
 	}
 	g.joined[controller] = true
 	return nil
 }
 
-// needs reports whether controller's v1 directory exists but has not been
-// joined.
+// startGroups makes the v1 directories a new container starts in: pids,
+// cpuset when it has CPUs and cpu when its nice is not 0. It returns the
+// pids directory's tasks file, to which the init writes 0 to move its
+// own thread before it forks the command. A thread that moves itself
+// spares the kernel the RCU grace period of moving a whole process (see
+// cgroup_procs_write_start in kernel/cgroup/cgroup.c), but the init's
+// other threads stay in the supervisor's pids group. They stay
+// out of the container's pids limit only, so the cpuset and cpu
+// directories, which rule every task, are joined by the whole init
+// (joinInit).
+func (g *groups) startGroups(l Limits, nice int) (tasks []string, err error) {
+	for _, controller := range controllerNames {
+		switch {
+		case !g.needs(controller),
+			controller == "cpuset" && len(l.CPUs) == 0,
+			controller == "cpu" && nice == 0:
+			continue
+		}
+		if err := g.mkdir(controller); err != nil {
+			return nil, err
+		}
+		if controller == "pids" {
+			tasks = append(tasks, g.file(controller, "tasks"))
+			g.joined[controller] = true
+		}
+	}
+	return tasks, nil
+}
+
+// joinInit moves the init, whose thread joins the pids directory itself,
+// into the other v1 directories that startGroups made.
+func (g *groups) joinInit(pid int) error {
+	for controller := range g.dirs {
+		if err := g.join(controller, []int{pid}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// needs reports whether controller is a v1 controller whose directory
+// the container has not joined.
 func (g *groups) needs(controller string) bool {
-	_, ok := g.dirs[controller]
+	_, ok := g.ctl.v1[controller]
 	return ok && !g.joined[controller]
 }
 
 // apply writes the limits the controllers enforce.
 func (g *groups) apply(l Limits) error {
-	if g.ctl.have["pids"] {
+	if g.has("pids") {
 		if err := writeCgroup(g.file("pids", "pids.max"), formatCount(l.Pids)); err != nil {
 			return err
 		}
 	}
-	if g.ctl.have["cpuset"] {
+	if g.has("cpuset") {
 		cpus := l.CPUs.String()
 		if cpus == "" {
 			parent := filepath.Dir(g.file("cpuset", "cpuset.cpus"))
@@ -261,6 +324,9 @@ func (g *groups) apply(l Limits) error {
 func (g *groups) setNice(n int) (bool, error) {
 	if !g.ctl.have["cpu"] {
 		return false, nil
+	}
+	if !g.has("cpu") {
+		return true, nil // written when the container joins the v1 directory
 	}
 	if _, v1 := g.dirs["cpu"]; v1 {
 		return true, writeCgroup(g.file("cpu", "cpu.shares"), strconv.FormatUint(NiceWeight(n), 10))

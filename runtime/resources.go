@@ -9,40 +9,41 @@ import (
 	"ctlfs/runtime/initproc"
 )
 
-// prepareGroups moves the init into the container's v1 cgroups and applies
-// the limits and CPU weight before the command starts.
-func (r *run) prepareGroups(l Limits, nice int) error {
+// prepareGroups makes the container's v1 cgroups and applies the limits
+// and CPU weight before the init is cloned. It returns the tasks files of
+// the v1 cgroups that the init's thread joins itself (see startGroups).
+func (r *run) prepareGroups(l Limits, nice int) ([]string, error) {
 	g := r.cg.groups
-	if err := g.join("pids", []int{r.pid}); err != nil {
-		return err
+	tasks, err := g.startGroups(l, nice)
+	if err != nil {
+		return nil, err
 	}
-	if len(l.CPUs) > 0 {
-		if err := g.join("cpuset", []int{r.pid}); err != nil {
-			return err
-		}
+	if err := g.apply(l); err != nil {
+		return nil, err
 	}
-	if nice != 0 {
-		if err := g.join("cpu", []int{r.pid}); err != nil {
-			return err
-		}
+	ok, err := g.setNice(nice)
+	if err != nil {
+		return nil, err
 	}
-	if err := r.cg.groups.apply(l); err != nil {
+	r.autogroup = !ok
+	return tasks, nil
+}
+
+// watchInit moves the cloned init into its other v1 cgroups, starts its
+// memory accounting and gives its threads the container's nice.
+func (r *run) watchInit(l Limits, nice int) error {
+	if err := r.cg.groups.joinInit(r.pid); err != nil {
 		return err
 	}
 	if err := r.watchMemory(l); err != nil {
 		return err
 	}
-	ok, err := r.cg.groups.setNice(nice)
-	if err != nil {
-		return err
-	}
-	r.autogroup = !ok
 	if nice == 0 {
 		return nil
 	}
 	// The init's threads count among the container's tasks, and threads
 	// it starts later inherit their creator's nice.
-	return r.renice(nice)
+	return r.reniceTasks(nice)
 }
 
 // applyLimits makes new limits take effect on the running container.
@@ -68,6 +69,21 @@ func (r *run) applyLimits(l Limits) error {
 // cpu cgroup as groups, and a task's own nice counts only within its
 // session.
 func (r *run) renice(n int) error {
+	if err := r.reniceTasks(n); err != nil {
+		return err
+	}
+	if n != 0 && r.cg.groups.needs("cpu") {
+		if err := r.joinRunning("cpu"); err != nil {
+			return err
+		}
+	}
+	_, err := r.cg.groups.setNice(n)
+	return err
+}
+
+// reniceTasks sets nice n on every task of the container, and on the
+// autogroup of each where the container has no cpu cgroup.
+func (r *run) reniceTasks(n int) error {
 	tids, err := r.cg.threads()
 	if err != nil {
 		return fmt.Errorf("list tasks of %s: %w", r.c.name, err)
@@ -81,13 +97,7 @@ func (r *run) renice(n int) error {
 			initproc.SetAutogroupNice(tid, n)
 		}
 	}
-	if n != 0 && r.cg.groups.needs("cpu") {
-		if err := r.joinRunning("cpu"); err != nil {
-			return err
-		}
-	}
-	_, err = r.cg.groups.setNice(n)
-	return err
+	return nil
 }
 
 // joinRunning moves every process of the running container into the v1

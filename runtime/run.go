@@ -1,7 +1,7 @@
 package runtime
 
 import (
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +31,8 @@ type run struct {
 	statusR *os.File // the init's reports
 	// ready is closed when the init catches signals, or has exited.
 	ready chan struct{}
+	// joined is closed when the init is in all its cgroups, or has exited.
+	joined chan struct{}
 	// final is the init's last report.
 	final initproc.Status
 	// hardLimit is closed when the monitor reports the hard limit crossed.
@@ -38,7 +40,10 @@ type run struct {
 	hardLimitOnce sync.Once
 	// reports is closed after the init's last report.
 	reports chan struct{}
-	deathW  *os.File // held open while the supervisor lives
+	// released is closed once the run's cgroups are removed, after the
+	// container has moved to Exited.
+	released chan struct{}
+	deathW   *os.File // held open while the supervisor lives
 	// autogroup is set when there is no cpu cgroup, so nice must be set
 	// on the autogroup of each session instead.
 	autogroup bool
@@ -61,6 +66,7 @@ func (c *Container) startLocked(line string, argv []string) error {
 		return fmt.Errorf("start %s: %w; stop it first, or write ctl to signal it", c.name, ErrBusy)
 	}
 	begin := time.Now()
+	c.awaitReleaseLocked()
 	cfg, err := c.initConfigLocked(argv)
 	if err != nil {
 		return err
@@ -82,6 +88,15 @@ func (c *Container) startLocked(line string, argv []string) error {
 	c.sup.log.Info("container started", "container", c.name, "pid", r.pid, "cmd", argv,
 		"took", time.Since(begin))
 	return nil
+}
+
+// awaitReleaseLocked waits until the cgroups of the last run are removed,
+// so that they can be created again under the same name. The caller holds
+// c.mu, which the release does not take.
+func (c *Container) awaitReleaseLocked() {
+	if c.run != nil {
+		<-c.run.released
+	}
 }
 
 // initConfigLocked checks the rootfs, finds the program in it, prepares
@@ -120,16 +135,23 @@ func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
 	}, nil
 }
 
-// spawn creates the cgroup and pipes and starts the init in new PID, UTS,
-// mount and IPC namespaces, inside the cgroup from its first instruction.
+// spawn creates the cgroups and pipes and starts the init in new PID, UTS,
+// mount and IPC namespaces, inside the v2 cgroup from its first
+// instruction. The init joins the v1 cgroups itself.
 func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	cg, err := c.sup.cgroup.create(c.name)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: c, cg: cg, ready: make(chan struct{}), reports: make(chan struct{}),
+	r := &run{c: c, cg: cg, ready: make(chan struct{}), joined: make(chan struct{}),
+		reports: make(chan struct{}), released: make(chan struct{}),
 		hardLimit: make(chan struct{})}
 	r.cpuFinal.Store(-1)
+	if cfg.Cgroups, err = r.prepareGroups(c.limits, c.nice); err != nil {
+		cg.destroy()
+		return nil, fmt.Errorf("start %s: %w", c.name, err)
+	}
+	cfg.Autogroup = r.autogroup
 	p, err := newInitPipes(filepath.Dir(c.log.path))
 	if err != nil {
 		cg.destroy()
@@ -162,9 +184,9 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	}
 	r.cmd, r.pid = cmd, cmd.Process.Pid
 	r.statusR, r.deathW = p.statusR, p.deathW
-	// The init waits for its configuration, so it is still alone and has
-	// not started the command while it joins the other cgroups.
-	if err := r.prepareGroups(c.limits, c.nice); err != nil {
+	// The init waits for its configuration, so it has not started the
+	// command before the monitor watches it.
+	if err := r.watchInit(c.limits, c.nice); err != nil {
 		r.unwatchMemory()
 		cg.kill()
 		p.closeParentEnds()
@@ -172,11 +194,10 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 		cg.destroy()
 		return nil, fmt.Errorf("start %s: %w", c.name, err)
 	}
-	cfg.Autogroup = r.autogroup
 
 	// The init reads its configuration before anything else; a failed
 	// write means it died, which wait reports.
-	if err := json.NewEncoder(p.configW).Encode(cfg); err != nil {
+	if _, err := p.configW.Write(initproc.MarshalConfig(&cfg)); err != nil {
 		c.sup.log.Error("send init configuration", "container", c.name, "err", err)
 	}
 	p.configW.Close()
@@ -186,6 +207,13 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	})
 	go r.readReports()
 	go r.wait(drained)
+	// The init's report pipe reaches EOF, which ends the wait below if
+	// the init dies before it joins, only once the supervisor's copy of
+	// the write end is closed too.
+	p.closeChildEnds()
+	// A container's processes are in its cgroups once the write that
+	// starts it returns.
+	<-r.joined
 	return r, nil
 }
 
@@ -272,24 +300,27 @@ func (p *initPipes) closeParentEnds() {
 }
 
 // wait collects the command's status and the init's, waits for the log to
-// drain, and moves the container to Exited.
+// drain, and moves the container to Exited. The cgroup is removed after
+// that, so that a reader of wait does not wait for it: every process of
+// the container has exited once the init is reaped.
 func (r *run) wait(logDrained <-chan struct{}) {
-	c := r.c
 	<-r.reports
 	status := r.final
 	initErr := r.cmd.Wait()
-	exited := time.Now()
 	r.awaitHardLimit(status, initErr)
 	<-logDrained
 	r.stopKillTimer()
-	r.unwatchMemory()
 	r.deathW.Close()
+	// The CPU time is final: the init, the namespace's PID 1, has exited,
+	// and every task with it.
 	r.saveCPUTime()
-	if err := r.cg.destroy(); err != nil {
-		c.sup.log.Error("remove cgroup", "container", c.name, "err", err)
-	}
-	c.sup.log.Debug("container cleaned up", "container", c.name, "took", time.Since(exited))
+	r.finish(status, initErr)
+	r.release()
+}
 
+// finish records the end of the run in the container's state and events.
+func (r *run) finish(status initproc.Status, initErr error) {
+	c := r.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := r.exitState(status, initErr, c.reason)
@@ -305,6 +336,18 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	fields = append(fields, st.exitFields()...)
 	c.emit("exited", fields...)
 	c.sup.log.Info("container exited", "container", c.name, "state", st.String())
+}
+
+// release stops the memory accounting of a finished run and removes its
+// cgroups, then closes released.
+func (r *run) release() {
+	defer close(r.released)
+	begin := time.Now()
+	r.unwatchMemory()
+	if err := r.cg.destroy(); err != nil {
+		r.c.sup.log.Error("remove cgroup", "container", r.c.name, "err", err)
+	}
+	r.c.sup.log.Debug("container cleaned up", "container", r.c.name, "took", time.Since(begin))
 }
 
 // hardLimitWait is the longest time a run that SIGKILL ended, for no
@@ -342,28 +385,37 @@ func killedBySIGKILL(status initproc.Status, initErr error) bool {
 }
 
 // readReports reads the init's reports until it closes the pipe, marks
-// it ready, and keeps the last report.
+// it ready and joined, and keeps the last report.
 func (r *run) readReports() {
 	defer close(r.reports)
 	defer r.statusR.Close()
 	readyOnce := sync.OnceFunc(func() { close(r.ready) })
 	defer readyOnce()
-	dec := json.NewDecoder(r.statusR)
+	joinedOnce := sync.OnceFunc(func() { close(r.joined) })
+	defer joinedOnce()
+	rd := bufio.NewReader(r.statusR)
 	for {
-		var st initproc.Status
-		err := dec.Decode(&st)
-		if errors.Is(err, io.EOF) {
+		line, err := rd.ReadString('\n')
+		if errors.Is(err, io.EOF) && line == "" {
 			return
 		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			r.c.sup.log.Error("read init report", "container", r.c.name, "err", err)
+			return
+		}
+		st, err := initproc.ParseStatus(line)
 		if err != nil {
 			r.c.sup.log.Error("read init report", "container", r.c.name, "err", err)
 			return
 		}
-		if st.Ready {
+		switch {
+		case st.Ready:
 			readyOnce()
-			continue
+		case st.Joined:
+			joinedOnce()
+		default:
+			r.final = st
 		}
-		r.final = st
 	}
 }
 

@@ -1,9 +1,9 @@
 package initproc
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,15 +24,16 @@ import (
 // status to the supervisor. It never returns; when it exits, the kernel
 // kills every other process of the PID namespace.
 func Run() {
-	// Capability and no_new_privs changes apply to the calling thread only,
-	// and the command is forked from the thread that calls ForkExec: keep
-	// both on this one.
+	// The cgroups this thread joins, its capabilities, no_new_privs and
+	// nice apply to it alone, and the command inherits them only when
+	// this thread forks it. Main starts on the process's first thread,
+	// whose cgroups /proc/PID/cgroup shows: keep all the work on it.
 	goruntime.LockOSThread()
 	// Catch signals before anything else: the Go runtime's default action
 	// for SIGTERM re-raises it, which a PID namespace's init ignores, and
 	// then exits with status 2. Signals that arrive before the command
 	// starts wait in the channel and are forwarded to it.
-	signal.Notify(forwarded)
+	signal.Notify(forwarded, forwardedSignals()...)
 	reportStatus(Status{Ready: true})
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&initName[0])), 0, 0, 0)
 	cfg, err := readInitConfig()
@@ -40,6 +41,10 @@ func Run() {
 		initFail(127, "read configuration: %v", err)
 	}
 	go watchSupervisor(cfg.LogName)
+	if err := joinCgroups(cfg.Cgroups); err != nil {
+		initFail(127, "%v", err)
+	}
+	reportStatus(Status{Joined: true})
 	if err := setupRoot(cfg); err != nil {
 		initFail(127, "%v", err)
 	}
@@ -47,6 +52,7 @@ func Run() {
 	if err != nil {
 		initFail(code, "%v", err)
 	}
+	go forwardSignals(pid)
 	reapUntil(pid)
 }
 
@@ -71,11 +77,11 @@ var initName = []byte("ctlfs-init\x00")
 func readInitConfig() (*Config, error) {
 	f := os.NewFile(ConfigFD, "config")
 	defer f.Close()
-	var cfg Config
-	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+	data, err := io.ReadAll(f)
+	if err != nil {
 		return nil, err
 	}
-	return &cfg, nil
+	return UnmarshalConfig(data)
 }
 
 // watchSupervisor exits the init, and so kills the container, when the
@@ -83,6 +89,9 @@ func readInitConfig() (*Config, error) {
 // what Pdeathsig misses, since Pdeathsig fires when the thread that forked
 // exits, not the process.
 func watchSupervisor(logName string) {
+	// A non-blocking pipe is read through the runtime's poller, which
+	// spares the init a thread blocked in read.
+	unix.SetNonblock(DeathFD, true)
 	f := os.NewFile(DeathFD, "death")
 	var b [1]byte
 	f.Read(b[:])
@@ -127,6 +136,19 @@ func saveLog(logName string) {
 	}
 }
 
+// joinCgroups moves the calling thread into each cgroup v1 directory whose
+// tasks file is listed. The command, which this thread forks, and all its
+// descendants start in them. A thread that moves itself does not make the
+// kernel wait for an RCU grace period, as moving a whole process does.
+func joinCgroups(tasks []string) error {
+	for _, path := range tasks {
+		if err := os.WriteFile(path, []byte("0"), 0); err != nil {
+			return fmt.Errorf("join cgroup: %w", err)
+		}
+	}
+	return nil
+}
+
 // initFail reports a command that could not start and exits.
 func initFail(code int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
@@ -139,7 +161,7 @@ func initFail(code int, format string, args ...any) {
 var statusPipe = os.NewFile(StatusFD, "status")
 
 func reportStatus(st Status) {
-	json.NewEncoder(statusPipe).Encode(st)
+	statusPipe.WriteString(st.Line())
 }
 
 // setupRoot makes the rootfs the container's /, with a fresh /proc and a
@@ -287,47 +309,52 @@ func startCommand(cfg *Config) (int, int, error) {
 	return pid, 0, nil
 }
 
-// forwarded receives every signal the init gets.
+// forwarded receives the signals that the init passes on to the command.
 var forwarded = make(chan os.Signal, 32)
 
-// reapUntil reaps every child, passes signals on to the command, and when
-// the command has ended reports its wait status and exits.
-func reapUntil(cmdPid int) {
-	for sig := range forwarded {
+// forwardedSignals returns every signal but those that cannot be caught,
+// SIGCHLD, which the reaper learns of from wait4, SIGPIPE and SIGURG, the
+// Go runtime's preemption signal.
+func forwardedSignals() []os.Signal {
+	var sigs []os.Signal
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		switch sig {
-		case syscall.SIGCHLD:
-			if ws, done := reap(cmdPid); done {
-				if supervisorGone.Load() {
-					select {} // watchSupervisor saves the log and exits
-				}
-				reportStatus(Status{WaitStatus: &ws})
-				os.Exit(0)
-			}
-		case syscall.SIGURG, syscall.SIGPIPE:
-			// SIGURG is the Go runtime's preemption signal.
-		default:
-			unix.Kill(cmdPid, sig.(syscall.Signal))
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGPIPE, unix.SIGURG:
+			continue
 		}
+		sigs = append(sigs, sig)
+	}
+	return sigs
+}
+
+// forwardSignals passes every signal the init receives on to the command.
+func forwardSignals(cmdPid int) {
+	for sig := range forwarded {
+		unix.Kill(cmdPid, sig.(syscall.Signal))
 	}
 }
 
-// reap collects every exited child and reports whether the command was
-// among them, with its wait status.
-func reap(cmdPid int) (syscall.WaitStatus, bool) {
-	var cmdStatus syscall.WaitStatus
-	found := false
+// reapUntil reaps every child, the orphans the init inherits among them,
+// and when the command has ended reports its wait status and exits. It
+// waits in wait4, so a child's exit wakes this thread directly.
+func reapUntil(cmdPid int) {
 	for {
 		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		pid, err := syscall.Wait4(-1, &ws, 0, nil)
 		if err == syscall.EINTR {
 			continue
 		}
-		if pid <= 0 || err != nil {
-			return cmdStatus, found
+		if err != nil {
+			initFail(127, "wait for the command: %v", err)
 		}
-		if pid == cmdPid {
-			cmdStatus, found = ws, true
+		if pid != cmdPid {
+			continue
 		}
+		if supervisorGone.Load() {
+			select {} // watchSupervisor saves the log and exits
+		}
+		reportStatus(Status{WaitStatus: &ws})
+		os.Exit(0)
 	}
 }
 

@@ -1,0 +1,105 @@
+package initproc
+
+import (
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestConfigRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"minimal", Config{Name: "a", Rootfs: "/r", Path: "/bin/true", Argv: []string{"true"}}},
+		{"every field", Config{
+			Name: "web-1", Rootfs: "/srv/rootfs",
+			Layer:  &Layer{Upper: "/s/l/u", Work: "/s/l/w", Merged: "/s/l/m"},
+			NewNet: true, Path: "/bin/sh", Argv: []string{"sh", "-c", "echo hi"},
+			Env: []string{"PATH=/bin", "HOME=/root"}, Nice: -5, LogName: "web-1.log",
+			Autogroup: true, Cgroups: []string{"/sys/fs/cgroup/pids/x/tasks", "/sys/fs/cgroup/cpu/x/tasks"},
+		}},
+		{"separators in values", Config{
+			Name: "b", Rootfs: "/r", Path: "/p",
+			Argv: []string{"echo", "a b\nc", "", "3 4\n", "x\x00y"},
+			Env:  []string{"V=1 2\n3"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := UnmarshalConfig(MarshalConfig(&tt.cfg))
+			if err != nil {
+				t.Fatalf("UnmarshalConfig: %v", err)
+			}
+			if !reflect.DeepEqual(*got, tt.cfg) {
+				t.Errorf("round trip = %+v, want %+v", *got, tt.cfg)
+			}
+		})
+	}
+}
+
+func TestUnmarshalConfigRejects(t *testing.T) {
+	tests := []struct{ name, data string }{
+		{"empty", ""},
+		{"no path", "name 1 a\n"},
+		{"missing length", "path a\n"},
+		{"short value", "name 5 abc\n"},
+		{"no newline after value", "name 3 abcd"},
+		{"negative length", "name -1 \n"},
+		{"unknown key", "path 1 p\ncolour 3 red\n"},
+		{"bad number", "path 1 p\nnice 3 ten\n"},
+		{"bad bool", "path 1 p\nnewnet 3 yes\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if cfg, err := UnmarshalConfig([]byte(tt.data)); err == nil {
+				t.Errorf("UnmarshalConfig(%q) = %+v, want an error", tt.data, cfg)
+			}
+		})
+	}
+}
+
+func TestStatusLine(t *testing.T) {
+	ws := syscall.WaitStatus(137)
+	tests := []struct {
+		name string
+		st   Status
+		line string
+	}{
+		{"ready", Status{Ready: true}, "ready\n"},
+		{"joined", Status{Joined: true}, "joined\n"},
+		{"exited", Status{WaitStatus: &ws}, "exited 137\n"},
+		{"failed", Status{Error: "exec /x: no such file", Code: 127}, "failed 127 exec /x: no such file\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line := tt.st.Line()
+			if line != tt.line {
+				t.Errorf("Line() = %q, want %q", line, tt.line)
+			}
+			got, err := ParseStatus(line)
+			if err != nil {
+				t.Fatalf("ParseStatus(%q): %v", line, err)
+			}
+			if !reflect.DeepEqual(got, tt.st) {
+				t.Errorf("ParseStatus(%q) = %+v, want %+v", line, got, tt.st)
+			}
+		})
+	}
+}
+
+func TestStatusLineOneLine(t *testing.T) {
+	line := Status{Error: "a\nb\nc", Code: 126}.Line()
+	if strings.Count(line, "\n") != 1 || !strings.HasSuffix(line, "\n") {
+		t.Errorf("Line() = %q, want one line", line)
+	}
+}
+
+func TestParseStatusRejects(t *testing.T) {
+	for _, line := range []string{"", "readyish\n", "exited\n", "exited -1\n", "failed x y\n", "done 0\n"} {
+		if st, err := ParseStatus(line); err == nil {
+			t.Errorf("ParseStatus(%q) = %+v, want an error", line, st)
+		}
+	}
+}
