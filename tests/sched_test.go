@@ -102,6 +102,10 @@ func TestNiceSetsCPUWeight(t *testing.T) {
 		if got := readFile(t, dir+"/cpu.weight.nice"); got != "-5\n" {
 			t.Errorf("cpu.weight.nice = %q, want -5", got)
 		}
+		s.mustSh("echo 5 > w/ctl")
+		if got := readFile(t, dir+"/cpu.weight.nice"); got != "5\n" {
+			t.Errorf("cpu.weight.nice = %q at nice 5, want 5", got)
+		}
 	} else {
 		t.Skip("no cpu controller: the weight goes through autogroup")
 	}
