@@ -70,9 +70,9 @@ func runHelper(mode, arg string) error {
 	page := os.Getpagesize()
 	switch mode {
 	case helperSteps:
-		mem, err := unix.Mmap(-1, 0, helperRegion, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		mem, err := mapSmallPages(helperRegion)
 		if err != nil {
-			return fmt.Errorf("mmap: %w", err)
+			return err
 		}
 		resident := 0
 		sc := bufio.NewScanner(os.Stdin)
@@ -106,9 +106,9 @@ func runHelper(mode, arg string) error {
 		if err != nil || limit > helperRegion {
 			return fmt.Errorf("invalid byte count %q", arg)
 		}
-		mem, err := unix.Mmap(-1, 0, helperRegion, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		mem, err := mapSmallPages(helperRegion)
 		if err != nil {
-			return fmt.Errorf("mmap: %w", err)
+			return err
 		}
 		for off := 0; off < limit; off += page {
 			mem[off] = 1
@@ -168,6 +168,20 @@ func runHelper(mode, arg string) error {
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
+}
+
+// mapSmallPages reserves size bytes of anonymous memory that faults in
+// 4 KiB pages only. With transparent huge pages set to always, one fault
+// could otherwise map 2 MiB and move the RSS past a limit by that much.
+func mapSmallPages(size int) ([]byte, error) {
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, fmt.Errorf("mmap: %w", err)
+	}
+	if err := unix.Madvise(mem, unix.MADV_NOHUGEPAGE); err != nil {
+		return nil, fmt.Errorf("madvise MADV_NOHUGEPAGE: %w", err)
+	}
+	return mem, nil
 }
 
 func requireRoot(tb testing.TB) {

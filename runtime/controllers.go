@@ -303,20 +303,36 @@ func (g *groups) apply(l Limits) error {
 		}
 	}
 	if g.has("cpuset") {
-		cpus := l.CPUs.String()
-		if cpus == "" {
-			parent := filepath.Dir(g.file("cpuset", "cpuset.cpus"))
-			data, err := os.ReadFile(filepath.Join(filepath.Dir(parent), "cpuset.effective_cpus"))
-			if err != nil {
-				return fmt.Errorf("read parent's cpuset: %w", err)
-			}
-			cpus = strings.TrimSpace(string(data))
+		cpus, err := g.cpusetValue(l.CPUs)
+		if err != nil {
+			return err
 		}
 		if err := writeCgroup(g.file("cpuset", "cpuset.cpus"), cpus); err != nil {
 			return fmt.Errorf("set cpus %q (are they online?): %w", cpus, err)
 		}
 	}
 	return nil
+}
+
+// cpusetValue returns what to write to the container's cpuset.cpus for
+// list, where an empty list means every CPU of the parent cgroup. Those
+// are written out, because neither v1 nor v2 accepts an empty cpuset.cpus
+// in a cgroup that has tasks and CPUs. The parent's file is
+// cpuset.effective_cpus in v1 and cpuset.cpus.effective in v2.
+func (g *groups) cpusetValue(list CPUList) (string, error) {
+	if len(list) > 0 {
+		return list.String(), nil
+	}
+	name := "cpuset.cpus.effective"
+	if _, v1 := g.dirs["cpuset"]; v1 {
+		name = "cpuset.effective_cpus"
+	}
+	parent := filepath.Dir(filepath.Dir(g.file("cpuset", name)))
+	data, err := os.ReadFile(filepath.Join(parent, name))
+	if err != nil {
+		return "", fmt.Errorf("read parent's cpuset: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
 }
 
 // setNice sets the container's CPU weight to that of nice n. It reports

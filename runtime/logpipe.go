@@ -39,6 +39,10 @@ func pumpLog(r *os.File, lf *logFile, onError func(error)) <-chan struct{} {
 	return drained
 }
 
+// produceLog reads the pipe in chunks and sends them to the consumer.
+// NOTE: when the supervisor is killed, a chunk that was read but not yet
+// appended is lost, because the init saves only what is still in the
+// pipe. The log on disk then has a gap.
 func produceLog(r *os.File, chunks chan<- []byte, onError func(error)) {
 	defer close(chunks)
 	defer r.Close()

@@ -102,7 +102,7 @@ func TestExperimentPreflight(t *testing.T) {
 
 	s := startServer(t)
 	bare := filepath.Join(t.TempDir(), "rootfs")
-	if out, err := exec.Command("cp", "-al", rootfs(t), bare).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "-a", rootfs(t), bare).CombinedOutput(); err != nil {
 		t.Fatalf("copy rootfs: %v: %s", err, out)
 	}
 	for _, w := range []string{"cpu_hog", "io_pulse", "memory_hog"} {

@@ -208,6 +208,47 @@ func TestStopAndKill(t *testing.T) {
 	}
 }
 
+// TestFreezeThaw freezes a container that writes a line every 50 ms,
+// checks through its cgroup and its log that it stopped, thaws it, and
+// stops it while frozen.
+func TestFreezeThaw(t *testing.T) {
+	s := startServer(t)
+	s.mustSh(`mkdir f && echo "sh -c 'while :; do echo tick; sleep 0.05; done'" > f/cmd`)
+	waitFor(t, "a line in the log", func() bool { return strings.Contains(s.read("f/log"), "tick") })
+	events := cgroupDirOf(t, strings.TrimSpace(s.read("f/pid")), "") + "/cgroup.events"
+
+	s.mustSh("echo freeze > f/ctl")
+	if st := s.read("f/state"); st != "frozen\n" {
+		t.Errorf("state after freeze = %q, want frozen", st)
+	}
+	if ev := readFile(t, events); !strings.Contains(ev, "frozen 1\n") {
+		t.Errorf("cgroup.events after freeze:\n%s", ev)
+	}
+	frozenLog := s.read("f/log")
+	time.Sleep(300 * time.Millisecond)
+	if log := s.read("f/log"); log != frozenLog {
+		t.Errorf("log grew from %d to %d bytes while frozen", len(frozenLog), len(log))
+	}
+
+	s.mustSh("echo thaw > f/ctl")
+	if st := s.read("f/state"); st != "running\n" {
+		t.Errorf("state after thaw = %q, want running", st)
+	}
+	if ev := readFile(t, events); !strings.Contains(ev, "frozen 0\n") {
+		t.Errorf("cgroup.events after thaw:\n%s", ev)
+	}
+	waitFor(t, "the log to grow after thaw", func() bool { return len(s.read("f/log")) > len(frozenLog) })
+
+	// A frozen container still stops: it is thawed to receive SIGTERM.
+	s.mustSh("echo freeze > f/ctl && echo 'stop 5' > f/ctl")
+	if st := s.waitState("f"); st != "exited 143 signal=TERM reason=stop" {
+		t.Errorf("stop while frozen: state = %q", st)
+	}
+	if _, errOut, code := s.sh("/bin/echo freeze > f/ctl"); code == 0 || !strings.Contains(errOut, "No such process") {
+		t.Errorf("freeze after exit: exit %d, %q; want ESRCH", code, errOut)
+	}
+}
+
 func TestLogExactBytes(t *testing.T) {
 	s := startServer(t)
 	tests := []struct {

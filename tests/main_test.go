@@ -140,10 +140,15 @@ func (s *server) start() {
 	s.waitMounted()
 }
 
+// waitMounted waits until the tree is mounted and the server has logged
+// that it serves. The tree answers a little earlier, while go-fuse still
+// holds a probe file of it open; a SIGKILL then leaves the dying server
+// waiting on its own mount, and every request to the mount with it.
 func (s *server) waitMounted() {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(s.mnt, "status")); err == nil {
+		_, err := os.Stat(filepath.Join(s.mnt, "status"))
+		if err == nil && strings.Contains(s.log.String(), "msg=serving") {
 			return
 		}
 		select {

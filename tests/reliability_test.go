@@ -103,12 +103,12 @@ func TestForkBomb(t *testing.T) {
 	s.mustSh("echo kill > calm/ctl; cat calm/wait")
 }
 
-// bombRootfs returns a copy of the default rootfs, made of hard links,
-// with a fork bomb at /forkbomb.
+// bombRootfs returns a copy of the default rootfs, on the file system of
+// the test's temporary directory, with a fork bomb at /forkbomb.
 func bombRootfs(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "rootfs")
-	if out, err := exec.Command("cp", "-al", rootfs(t), dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("cp", "-a", rootfs(t), dir).CombinedOutput(); err != nil {
 		t.Fatalf("copy rootfs: %v: %s", err, out)
 	}
 	build := exec.Command("go", "build", "-o", filepath.Join(dir, "forkbomb"), "./testdata/forkbomb")

@@ -102,6 +102,10 @@ func TestNiceSetsCPUWeight(t *testing.T) {
 		if got := readFile(t, dir+"/cpu.weight.nice"); got != "-5\n" {
 			t.Errorf("cpu.weight.nice = %q, want -5", got)
 		}
+		s.mustSh("echo 5 > w/ctl")
+		if got := readFile(t, dir+"/cpu.weight.nice"); got != "5\n" {
+			t.Errorf("cpu.weight.nice = %q at nice 5, want 5", got)
+		}
 	} else {
 		t.Skip("no cpu controller: the weight goes through autogroup")
 	}
@@ -129,10 +133,14 @@ func TestCPUList(t *testing.T) {
 		}
 	}
 	checkAllowed("0")
-	if n, _ := strconv.Atoi(strings.TrimSpace(readFile(t, "/sys/devices/system/cpu/online")[2:])); n >= 1 {
+	online := strings.TrimSpace(readFile(t, "/sys/devices/system/cpu/online"))
+	if strings.HasPrefix(online, "0-") { // CPUs 0 and 1 are online
 		s.mustSh("echo cpus=1 > p/limits")
 		checkAllowed("1")
 	}
+	// all gives the container every CPU of its parent cgroup again.
+	s.mustSh("echo cpus=all > p/limits")
+	checkAllowed(online)
 	_, errOut, code := s.sh("/bin/echo cpus=4095 > p/limits")
 	if code == 0 {
 		t.Errorf("cpus=4095 accepted: %q", errOut)
