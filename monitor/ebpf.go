@@ -187,7 +187,8 @@ func (m *ebpfMonitor) Kind() string { return "ebpf" }
 func (m *ebpfMonitor) Describe() string {
 	s := fmt.Sprintf("ebpf: tp_btf/rss_stat attached; "+
 		"approximate counters (fbc->count) away from limits, where a per-CPU cache skips the events that change none, "+
-		"exact per-CPU sums within %d KiB of a limit and on RSS reads (%d possible CPUs)",
+		"exact per-CPU sums within %d KiB of a limit per address space of the container, "+
+		"with every address space of the container re-summed on entry, and on RSS reads (%d possible CPUs)",
 		m.marginBytes>>10, m.cpus)
 	m.mu.Lock()
 	defer m.mu.Unlock()
