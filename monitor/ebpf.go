@@ -470,6 +470,23 @@ func (m *ebpfMonitor) RSS(cgroup uint64) (uint64, error) {
 	return rss, nil
 }
 
+func (m *ebpfMonitor) RSSAll() (map[uint64]uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.syncMMs(); err != nil {
+		return nil, fmt.Errorf("read RSS of watched cgroups: %w", err)
+	}
+	all := make(map[uint64]uint64, len(m.watched))
+	for cgroup, w := range m.watched {
+		rss, err := m.rss(w.slot)
+		if err != nil {
+			return nil, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, err)
+		}
+		all[cgroup] = rss
+	}
+	return all, nil
+}
+
 // rss returns the charged RSS of the cgroup in slot.
 func (m *ebpfMonitor) rss(slot uint32) (uint64, error) {
 	var use rssUsage

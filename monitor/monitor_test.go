@@ -151,6 +151,48 @@ func checkRSS(t *testing.T, m Monitor, cg testCgroup) uint64 {
 	return got
 }
 
+func TestRSSAllMatchesVmRSS(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kindCase) {
+		m := k.open(t)
+		sizes := []int{16 * mib, 40 * mib, 0}
+		var cgs []testCgroup
+		for _, size := range sizes {
+			cg := newCgroup(t)
+			if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
+				t.Fatal(err)
+			}
+			if size > 0 {
+				startHelper(t, cg, helperSteps, "").setResident(t, size)
+			}
+			cgs = append(cgs, cg)
+		}
+		time.Sleep(k.settle)
+		all, err := m.RSSAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != len(cgs) {
+			t.Errorf("RSSAll returned %d cgroups, expected %d", len(all), len(cgs))
+		}
+		for i, cg := range cgs {
+			got, ok := all[cg.id]
+			if !ok {
+				t.Errorf("RSSAll lacks cgroup %d", cg.id)
+				continue
+			}
+			want := sumVmRSS(t, cg)
+			diff := int64(got) - int64(want)
+			if diff < 0 {
+				diff = -diff
+			}
+			if uint64(diff)*100 > want {
+				t.Errorf("cgroup %d holding %d KiB: RSSAll = %d KiB, sum of VmRSS = %d KiB: more than 1%% apart",
+					i, sizes[i]/kib, got/kib, want/kib)
+			}
+		}
+	})
+}
+
 func TestRSSSumsProcesses(t *testing.T) {
 	if _, err := exec.LookPath("sleep"); err != nil {
 		t.Skipf("needs sleep(1): %v", err)
