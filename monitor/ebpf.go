@@ -244,10 +244,33 @@ func (m *ebpfMonitor) Watch(cgroup uint64, path string, l Limits) error {
 	if err := m.writeConfig(); err != nil {
 		return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
 	}
-	if err := m.syncMMs(); err != nil {
-		return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
+	// The BPF program finds the cgroup in its maps from here on and
+	// charges each process that enters it from its next rss_stat event.
+	// Only processes already in it need the walk over every task of the
+	// host, so an empty cgroup, as the runtime's are before the init is
+	// cloned into them, is spared it.
+	if populated(path) {
+		if err := m.syncMMs(); err != nil {
+			return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
+		}
 	}
 	return nil
+}
+
+// populated reports whether the cgroup v2 directory path or a
+// descendant holds a process, from its cgroup.events file. It returns
+// true when the file cannot be read.
+func populated(path string) bool {
+	data, err := os.ReadFile(path + "/cgroup.events")
+	if err != nil {
+		return true
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if value, ok := strings.CutPrefix(line, "populated "); ok {
+			return value != "0"
+		}
+	}
+	return true
 }
 
 func limitsValue(cgroup uint64, l Limits, level uint32) rssLimits {

@@ -29,9 +29,6 @@ func (r *run) prepareGroups(l Limits, nice int) error {
 	if err := r.cg.groups.apply(l); err != nil {
 		return err
 	}
-	if err := r.watchMemory(l); err != nil {
-		return err
-	}
 	ok, err := r.cg.groups.setNice(nice)
 	if err != nil {
 		return err
