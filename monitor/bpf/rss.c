@@ -593,7 +593,8 @@ static long resum_entry(void *map, __u64 *key, struct mm_entry *entry,
 // waiting in their per-CPU slots count from now on, not at their next
 // page fault, which may come after the limit is passed. From then on
 // every charge of the cgroup is an exact sum until the total leaves the
-// zone again. It walks the whole mms map, once per entry into the zone.
+// zone again. It walks the whole mms map, once per entry into the zone
+// of a cgroup with more than one mm.
 // NOTE: an mm charged fbc->count by an event that read the total just
 // below the zone while this runs may stay inexact until its next event.
 static __always_inline __s64 resum_all(struct usage *use, __u64 cgroup, __u64 skip)
@@ -671,7 +672,11 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 			exact = false;
 	}
 
-	if (exact && curr && !*(volatile __u32 *)&use->exact)
+	// With one mm the exact sum below is all there is to charge, and a
+	// workload that moves in and out of the zone would otherwise pay
+	// for a walk on every entry.
+	if (exact && curr && !*(volatile __u32 *)&use->exact &&
+	    *(volatile __s64 *)&use->mms > 1)
 		delta = resum_all(use, cgroup, key);
 
 	if (exact || all) {
