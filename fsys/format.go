@@ -28,9 +28,10 @@ type containerInfo struct {
 	usage   runtime.Usage
 }
 
-// infoOf takes a snapshot of c. A failure to read the RSS leaves rss
-// empty and is returned for the caller to log.
-func infoOf(c *runtime.Container) (containerInfo, error) {
+// infoOf takes a snapshot of c. The RSS comes from all, the result of
+// Supervisor.RSSAll, and is read from c when all lacks c. A failure to
+// read the RSS leaves rss empty and is returned for the caller to log.
+func infoOf(c *runtime.Container, all map[*runtime.Container]uint64) (containerInfo, error) {
 	info := containerInfo{
 		name:    c.Name(),
 		state:   c.State(),
@@ -48,7 +49,12 @@ func infoOf(c *runtime.Container) (containerInfo, error) {
 	if info.pid == 0 {
 		return info, nil
 	}
-	rss, err := c.RSS()
+	rss, ok := all[c]
+	if ok {
+		info.rss = strconv.FormatUint(rss, 10)
+		return info, nil
+	}
+	rss, err = c.RSS()
 	if err != nil {
 		return info, fmt.Errorf("read rss of %s: %w", info.name, err)
 	}

@@ -96,8 +96,13 @@ func (cc containerCollector) Collect(ch chan<- prometheus.Metric) {
 	containers := cc.sup.Containers()
 	gauge(descContainers, float64(len(containers)))
 	gauge(descMonitor, 1, cc.sup.MonitorKind())
+	// One read of the monitor for all containers, as in the status file.
+	all, err := cc.sup.RSSAll()
+	if err != nil {
+		cc.log.Warn("read metrics", "err", err)
+	}
 	for _, c := range containers {
-		info, err := infoOf(c)
+		info, err := infoOf(c, all)
 		if err != nil {
 			cc.log.Warn("read metrics", "container", c.Name(), "err", err)
 		}

@@ -207,8 +207,14 @@ func writeRootCtl(h *handle, text string) error {
 
 func readRootStatus(_ context.Context, d *dir) (string, error) {
 	var infos []containerInfo
+	// One read of the monitor for all containers: the eBPF monitor's
+	// read walks every task of the host.
+	all, err := d.tree.sup.RSSAll()
+	if err != nil {
+		d.tree.log.Warn("read status", "err", err)
+	}
 	for _, c := range d.tree.sup.Containers() {
-		info, err := infoOf(c)
+		info, err := infoOf(c, all)
 		if err != nil {
 			d.tree.log.Warn("read status", "container", c.Name(), "err", err)
 		}
@@ -270,7 +276,7 @@ func containerLog(d *dir) runtime.Stream    { return d.c.Log() }
 func containerEvents(d *dir) runtime.Stream { return d.c.Events() }
 
 func readStatus(_ context.Context, d *dir) (string, error) {
-	info, err := infoOf(d.c)
+	info, err := infoOf(d.c, nil)
 	if err != nil {
 		d.tree.log.Warn("read status", "container", d.c.Name(), "err", err)
 	}

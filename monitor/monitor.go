@@ -100,6 +100,10 @@ type Monitor interface {
 	Unwatch(cgroup uint64) error
 	// RSS returns the current RSS of a watched cgroup in bytes.
 	RSS(cgroup uint64) (uint64, error)
+	// RSSAll returns the current RSS in bytes of every watched cgroup,
+	// by cgroup id. The eBPF monitor re-reads the exact counters once for
+	// all of them, where RSS re-reads them for each call.
+	RSSAll() (map[uint64]uint64, error)
 	// Events returns the channel of limit events. It is closed by Close.
 	// A slow reader delays later events. The eBPF monitor drops events
 	// when its 256 KiB ring buffer fills up, and Describe then shows the

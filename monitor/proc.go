@@ -139,6 +139,24 @@ func (m *procMonitor) RSS(cgroup uint64) (uint64, error) {
 	return rss, nil
 }
 
+func (m *procMonitor) RSSAll() (map[uint64]uint64, error) {
+	m.mu.Lock()
+	paths := make(map[uint64]string, len(m.watched))
+	for cgroup, w := range m.watched {
+		paths[cgroup] = w.path
+	}
+	m.mu.Unlock()
+	all := make(map[uint64]uint64, len(paths))
+	for cgroup, path := range paths {
+		rss, err := cgroupRSS(path)
+		if err != nil {
+			return nil, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, err)
+		}
+		all[cgroup] = rss
+	}
+	return all, nil
+}
+
 func (m *procMonitor) Close() error {
 	m.mu.Lock()
 	if m.closed {

@@ -62,6 +62,9 @@ type rssUsage struct {
 	_     structs.HostLayout
 	Pages int64
 	Seq   uint64
+	Mms   int64
+	Exact uint32
+	Pad   uint32
 }
 
 // Names of all BPF objects in the ELF.

@@ -29,13 +29,11 @@ func (r *run) prepareGroups(l Limits, nice int) ([]string, error) {
 	return tasks, nil
 }
 
-// watchInit moves the cloned init into its other v1 cgroups, starts its
-// memory accounting and gives its threads the container's nice.
+// watchInit moves the cloned init into its other v1 cgroups and gives its
+// threads the container's nice. Its memory is watched from before the
+// clone on.
 func (r *run) watchInit(l Limits, nice int) error {
 	if err := r.cg.groups.joinInit(r.pid); err != nil {
-		return err
-	}
-	if err := r.watchMemory(l); err != nil {
 		return err
 	}
 	if nice == 0 {

@@ -177,7 +177,19 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 		UseCgroupFD: true,
 		CgroupFD:    cg.fd,
 	}
+	// The monitor watches the cgroup while it is still empty, which
+	// spares it the search for processes already in it, a walk over
+	// every task of the host. The init is charged from the exec of
+	// ctlfs-init on: before it, os/exec's child runs on the supervisor's
+	// memory (CLONE_VM, no user namespace here), which the monitor
+	// charges to the supervisor's cgroup.
+	if err := r.watchMemory(c.limits); err != nil {
+		p.closeParentEnds()
+		cg.destroy()
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
+		r.unwatchMemory()
 		p.closeParentEnds()
 		cg.destroy()
 		return nil, fmt.Errorf("start init of %s: %w", c.name, err)
@@ -185,7 +197,7 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	r.cmd, r.pid = cmd, cmd.Process.Pid
 	r.statusR, r.deathW = p.statusR, p.deathW
 	// The init waits for its configuration, so it has not started the
-	// command before the monitor watches it.
+	// command before it is in all its cgroups.
 	if err := r.watchInit(c.limits, c.nice); err != nil {
 		r.unwatchMemory()
 		cg.kill()

@@ -223,6 +223,25 @@ func (s *Supervisor) MonitorStatus() string { return s.mon.Describe() }
 // MonitorKind returns "ebpf" or "proc", the memory monitor in use.
 func (s *Supervisor) MonitorKind() string { return s.mon.Kind() }
 
+// RSSAll returns the resident memory of every running container, as
+// Container.RSS does, with one read of the monitor for all of them. A
+// container that starts meanwhile may be missing.
+func (s *Supervisor) RSSAll() (map[*Container]uint64, error) {
+	all, err := s.mon.RSSAll()
+	if err != nil {
+		return nil, err
+	}
+	s.cgroupMu.Lock()
+	defer s.cgroupMu.Unlock()
+	rss := make(map[*Container]uint64, len(all))
+	for id, v := range all {
+		if c := s.byCgroup[id]; c != nil {
+			rss[c] = v
+		}
+	}
+	return rss, nil
+}
+
 // Logger returns the supervisor's logger.
 func (s *Supervisor) Logger() *slog.Logger { return s.log }
 

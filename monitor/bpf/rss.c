@@ -133,14 +133,11 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 // Set by the Go loader before loading.
 volatile const __u32 page_shift = 12;
 volatile const __u32 nr_cpus = 1;
-// Distance in pages from a limit inside which the exact counter sum is
-// used. It bounds the error of fbc->count for one mm: three counters,
-// each off by less than percpu_counter_batch pages on every CPU.
-// NOTE: only the mm that has the event is re-summed. The other mms of the
-// cgroup keep the error of their last event until sync_mms runs. In a
-// container of several processes the checked total can therefore be below
-// the exact one by up to this margin for each other process (768 KiB each
-// with 2 possible CPUs). A hard limit can be overshot by as much.
+// Bound in pages of the error of fbc->count for one mm: three counters,
+// each off by less than percpu_counter_batch pages on every CPU. The
+// exact zone of a cgroup, inside which events take exact sums, reaches
+// this far from a limit for each mm entry of the cgroup (see zone_margin),
+// because every mm charged with fbc->count can add that much at once.
 volatile const __s64 exact_margin_pages = 0;
 
 // The generation of the per-CPU cache (see mm_cache) is the sum of these
@@ -183,6 +180,12 @@ struct usage {
 	// Incremented after every change of pages and of a charged value
 	// of an mm entry of the slot (see mm_cache).
 	__u64 seq;
+	// Number of mm entries of the slot.
+	__s64 mms;
+	// Set when every mm entry of the slot was charged its exact sum
+	// (see resum_all), cleared by a charge of fbc->count.
+	__u32 exact;
+	__u32 pad;
 };
 
 struct config {
@@ -458,6 +461,21 @@ static __always_inline bool near(__u64 from, __u64 to, __u64 limit, __u64 margin
 	return high + margin >= limit && low <= limit + margin;
 }
 
+// Return the distance in bytes from a limit inside which the events of
+// the cgroup whose usage is use take exact sums: the error bound of one
+// mm for each mm entry of the cgroup. While the charged total is farther
+// from a limit than that, the exact total cannot have reached it.
+static __always_inline __u64 zone_margin(struct usage *use)
+{
+	__s64 n = *(volatile __s64 *)&use->mms;
+
+	if (n < 1)
+		n = 1;
+	if (n > 65536)
+		n = 65536;
+	return pages_to_bytes(exact_margin_pages * n);
+}
+
 // Return fbc->count of rss_stat counter member of mm, which is
 // MM_FILEPAGES, MM_ANONPAGES or MM_SHMEMPAGES.
 static __always_inline __s64 member_approx(struct mm_struct *mm, int member)
@@ -517,11 +535,14 @@ static __always_inline void discharge(__u64 key)
 	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &slot);
 	// A slot that contains another cgroup now was freed by Unwatch, which
 	// also dropped the usage of this one.
-	if (lim && use && lim->cgroup == entry->cgroup && pages) {
+	bool owned = lim && use && lim->cgroup == entry->cgroup;
+
+	if (owned && pages) {
 		__sync_fetch_and_add(&use->pages, -pages);
 		__sync_fetch_and_add(&use->seq, 1);
 	}
-	bpf_map_delete_elem(&mms, &key);
+	if (bpf_map_delete_elem(&mms, &key) == 0 && owned)
+		__sync_fetch_and_add(&use->mms, -1);
 }
 
 // Store value as the charged value *slot and return the change.
@@ -532,6 +553,57 @@ static __always_inline __s64 charge(__s64 *slot, __s64 value)
 	if (*(volatile __s64 *)slot == value)
 		return 0;
 	return value - __sync_lock_test_and_set(slot, value);
+}
+
+struct resum_ctx {
+	__u64 cgroup;
+	__u64 skip; // the mm of the event, charged by its caller
+	__s64 delta;
+};
+
+static long resum_entry(void *map, __u64 *key, struct mm_entry *entry,
+			struct resum_ctx *ctx)
+{
+	struct mm_struct *mm;
+	__s64 values[3], delta;
+
+	if (entry->cgroup != ctx->cgroup || *key == ctx->skip)
+		return 0;
+	// The key is the address of the mm. The teardown of an mm removes
+	// its entry before the mm_struct is freed, and the loads through
+	// bpf_rdonly_cast are checked by the JIT, so a stale address cannot
+	// fault. A teardown under way is left to its own events.
+	// NOTE: an entry that outlives its mm (see the NOTE in sync_mms)
+	// would be charged whatever the memory at its address holds.
+	mm = bpf_rdonly_cast((void *)*key, bpf_core_type_id_kernel(struct mm_struct));
+	if (mm->mm_users.counter == 0)
+		return 0;
+	rss_exact(mm, values);
+	delta = charge(&entry->pages[MM_FILEPAGES], values[0]);
+	delta += charge(&entry->pages[MM_ANONPAGES], values[1]);
+	delta += charge(&entry->pages[MM_SHMEMPAGES], values[2]);
+	ctx->delta += delta;
+	return 0;
+}
+
+// Charge every mm entry of cgroup except skip its exact sum, and return
+// the change in pages. It runs when an event of the cgroup finds the charged
+// total inside the exact zone and use->exact clear: the other mms of the
+// cgroup were charged fbc->count at their last events, and the pages
+// waiting in their per-CPU slots count from now on, not at their next
+// page fault, which may come after the limit is passed. From then on
+// every charge of the cgroup is an exact sum until the total leaves the
+// zone again. It walks the whole mms map, once per entry into the zone
+// of a cgroup with more than one mm.
+// NOTE: an mm charged fbc->count by an event that read the total just
+// below the zone while this runs may stay inexact until its next event.
+static __always_inline __s64 resum_all(struct usage *use, __u64 cgroup, __u64 skip)
+{
+	struct resum_ctx ctx = {.cgroup = cgroup, .skip = skip};
+
+	use->exact = 1;
+	bpf_for_each_map_elem(&mms, resum_entry, &ctx, 0);
+	return ctx.delta;
 }
 
 // Bring the charged values of mm up to date and check the limits of its
@@ -558,7 +630,7 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 		return false;
 	}
 
-	margin = pages_to_bytes(exact_margin_pages);
+	margin = zone_margin(use);
 	old_pages = use->pages;
 	old_bytes = pages_to_bytes(old_pages);
 	// Updates from another context (curr false) always take the exact
@@ -600,6 +672,13 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 			exact = false;
 	}
 
+	// With one mm the exact sum below is all there is to charge, and a
+	// workload that moves in and out of the zone would otherwise pay
+	// for a walk on every entry.
+	if (exact && curr && !*(volatile __u32 *)&use->exact &&
+	    *(volatile __s64 *)&use->mms > 1)
+		delta = resum_all(use, cgroup, key);
+
 	if (exact || all) {
 		__s64 values[3], change;
 
@@ -611,8 +690,8 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 			values[2] = counter_approx(&mm->rss_stat[MM_SHMEMPAGES]);
 		}
 		change = charge(&entry->pages[MM_FILEPAGES], values[0]);
-		delta = change;
-		changed = change != 0;
+		changed = change != 0 || delta != 0;
+		delta += change;
 		change = charge(&entry->pages[MM_ANONPAGES], values[1]);
 		delta += change;
 		changed |= change != 0;
@@ -625,8 +704,10 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 		delta = charge(slot, value);
 		changed = delta != 0;
 	}
-	if (empty)
-		bpf_map_delete_elem(&mms, &key);
+	if (!exact && changed && *(volatile __u32 *)&use->exact)
+		use->exact = 0;
+	if (empty && bpf_map_delete_elem(&mms, &key) == 0)
+		__sync_fetch_and_add(&use->mms, -1);
 	if (!changed)
 		return !empty;
 
@@ -663,6 +744,15 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 	if (old_bytes <= hard)
 		send_event(EVENT_HARD, cgroup, new_bytes, hard, pid, killed);
 	return true;
+}
+
+// Count a new mm entry of slot in its usage.
+static __always_inline void count_entry(__u32 slot)
+{
+	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &slot);
+
+	if (use)
+		__sync_fetch_and_add(&use->mms, 1);
 }
 
 // Return the watched cgroup that owns mm, or 0. An mm belongs to the
@@ -748,7 +838,7 @@ static __always_inline void cache_fill(struct mm_cache *cache, __u64 key, __u64 
 	cache->pages[1] = *(volatile __s64 *)&entry->pages[MM_ANONPAGES];
 	cache->pages[2] = *(volatile __s64 *)&entry->pages[MM_SHMEMPAGES];
 	bytes = pages_to_bytes(*(volatile __s64 *)&use->pages);
-	margin = pages_to_bytes(exact_margin_pages);
+	margin = zone_margin(use);
 	cache->skip = !near(bytes, bytes, lim->soft, margin) && !near(bytes, bytes, lim->hard, margin);
 }
 
@@ -810,6 +900,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	struct mm_entry fresh = {.cgroup = cgroup, .slot = slot};
 	if (bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST))
 		return 0;
+	count_entry(slot);
 	entry = bpf_map_lookup_elem(&mms, &key);
 	if (!entry)
 		return 0;
@@ -876,7 +967,8 @@ int sync_mms(struct bpf_iter__task *ctx)
 		struct mm_entry fresh = {.cgroup = cgroup, .slot = slot};
 		// An entry that on_rss_stat added in the meantime is synced
 		// below as well.
-		bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST);
+		if (bpf_map_update_elem(&mms, &key, &fresh, BPF_NOEXIST) == 0)
+			count_entry(slot);
 		entry = bpf_map_lookup_elem(&mms, &key);
 		if (!entry)
 			return 0;
