@@ -32,13 +32,10 @@ func startMonitorServer(t *testing.T, kind string) *server {
 }
 
 func TestHardLimit(t *testing.T) {
-	workloads := []struct {
-		name, cmd string
-		processes bool // several address spaces
-	}{
-		{"one", "memory_hog --chunk 1M --interval 2ms", false},
-		{"threads", "memory_hog --chunk 1M --interval 2ms --threads 4", false},
-		{"processes", "memory_hog --chunk 1M --interval 2ms --fork 3", true},
+	workloads := []struct{ name, cmd string }{
+		{"one", "memory_hog --chunk 1M --interval 2ms"},
+		{"threads", "memory_hog --chunk 1M --interval 2ms --threads 4"},
+		{"processes", "memory_hog --chunk 1M --interval 2ms --fork 3"},
 	}
 	for _, m := range monitors {
 		t.Run(m.name, func(t *testing.T) {
@@ -47,34 +44,11 @@ func TestHardLimit(t *testing.T) {
 				t.Run(w.name, func(t *testing.T) {
 					s.mustSh("mkdir " + w.name + " && echo hard=64M > " + w.name +
 						"/limits && echo '" + w.cmd + "' > " + w.name + "/cmd")
-					overshoot := m.overshoot
-					if w.processes && m.name == "ebpf" {
-						overshoot += exactMargin(t, s)
-					}
-					checkHardKill(t, s, w.name, 64<<20, overshoot)
+					checkHardKill(t, s, w.name, 64<<20, m.overshoot)
 				})
 			}
 		})
 	}
-}
-
-// exactMargin returns, from the monitor file, the distance to a limit
-// within which the eBPF monitor sums an address space's per-CPU counters
-// exactly. Each address space of a container counts with the values of
-// its own last page fault, which are approximate when that fault came
-// before the total got this close. The next fault of such an address
-// space adds the difference at once, up to the margin, and can be the
-// one that crosses the limit.
-func exactMargin(t *testing.T, s *server) uint64 {
-	t.Helper()
-	mon := s.read("monitor")
-	_, after, ok := strings.Cut(mon, "exact per-CPU sums within ")
-	kib, _, _ := strings.Cut(after, " KiB")
-	n, err := strconv.ParseUint(kib, 10, 64)
-	if !ok || err != nil {
-		t.Fatalf("monitor file gives no exact margin: %q", mon)
-	}
-	return n << 10
 }
 
 // checkHardKill waits for container name to be killed at its hard limit
