@@ -32,12 +32,9 @@ const maxWatched = 4096
 
 // ebpfMonitor is the Monitor built on the kmem/rss_stat tracepoint.
 type ebpfMonitor struct {
-	objs rssObjects
-	// hooks are the links of on_rss_stat and on_cgroup_attach, attached
-	// only while a cgroup is watched, so that an idle host runs no
-	// program on its page faults. Guarded by mu.
-	hooks       []link.Link
-	syncIter    *link.Iter // sync_mms
+	objs        rssObjects
+	links       []link.Link
+	syncIter    *link.Iter // sync_mms, also in links
 	reader      *ringbuf.Reader
 	pageShift   uint
 	marginBytes uint64
@@ -136,55 +133,27 @@ func NewEBPF() (Monitor, error) {
 	return m, nil
 }
 
-// attach attaches the task iterator and opens the ring buffer. It
-// attaches the hooks once as well, to find out whether the kernel allows
-// them, and detaches them until the first Watch.
 func (m *ebpfMonitor) attach() error {
-	if err := m.attachHooks(); err != nil {
-		return err
+	rss, err := link.AttachTracing(link.TracingOptions{Program: m.objs.OnRssStat})
+	if err != nil {
+		return fmt.Errorf("attach tp_btf/rss_stat: %w: %w", ErrNotSupported, err)
 	}
-	if err := m.detachHooks(); err != nil {
-		return err
+	m.links = append(m.links, rss)
+	attach, err := link.AttachTracing(link.TracingOptions{Program: m.objs.OnCgroupAttach})
+	if err != nil {
+		return fmt.Errorf("attach tp_btf/cgroup_attach_task: %w: %w", ErrNotSupported, err)
 	}
-	var err error
+	m.links = append(m.links, attach)
 	m.syncIter, err = link.AttachIter(link.IterOptions{Program: m.objs.SyncMms})
 	if err != nil {
 		return fmt.Errorf("attach task iterator: %w: %w", ErrNotSupported, err)
 	}
+	m.links = append(m.links, m.syncIter)
 	m.reader, err = ringbuf.NewReader(m.objs.Events)
 	if err != nil {
 		return fmt.Errorf("open ring buffer: %w: %w", ErrNotSupported, err)
 	}
 	return nil
-}
-
-// attachHooks attaches on_rss_stat and on_cgroup_attach. Callers hold
-// m.mu, except NewEBPF.
-func (m *ebpfMonitor) attachHooks() error {
-	rss, err := link.AttachTracing(link.TracingOptions{Program: m.objs.OnRssStat})
-	if err != nil {
-		return fmt.Errorf("attach tp_btf/rss_stat: %w: %w", ErrNotSupported, err)
-	}
-	m.hooks = append(m.hooks, rss)
-	attach, err := link.AttachTracing(link.TracingOptions{Program: m.objs.OnCgroupAttach})
-	if err != nil {
-		return fmt.Errorf("attach tp_btf/cgroup_attach_task: %w: %w", ErrNotSupported, err)
-	}
-	m.hooks = append(m.hooks, attach)
-	return nil
-}
-
-// detachHooks detaches what attachHooks attached. Callers hold m.mu,
-// except NewEBPF and Close.
-func (m *ebpfMonitor) detachHooks() error {
-	var errs []error
-	for _, l := range m.hooks {
-		if err := l.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detach program: %w", err))
-		}
-	}
-	m.hooks = nil
-	return errors.Join(errs...)
 }
 
 // possibleCPUs returns nr_cpu_ids, the highest possible CPU number plus
@@ -216,7 +185,7 @@ func possibleCPUs() (int, error) {
 func (m *ebpfMonitor) Kind() string { return "ebpf" }
 
 func (m *ebpfMonitor) Describe() string {
-	s := fmt.Sprintf("ebpf: tp_btf/rss_stat attached while a cgroup is watched; "+
+	s := fmt.Sprintf("ebpf: tp_btf/rss_stat attached; "+
 		"approximate counters (fbc->count) away from limits, where a per-CPU cache skips the events that change none, "+
 		"exact per-CPU sums within %d KiB of a limit per address space of the container, "+
 		"with every address space of the container re-summed on entry, and on RSS reads (%d possible CPUs)",
@@ -257,15 +226,6 @@ func (m *ebpfMonitor) Watch(cgroup uint64, path string, l Limits) error {
 	defer m.mu.Unlock()
 	if m.closed {
 		return fmt.Errorf("watch cgroup %d: monitor closed", cgroup)
-	}
-	if len(m.hooks) == 0 {
-		// The per-mm state that the program kept before it was detached
-		// is gone (Unwatch deleted it), and the new generation that
-		// writeConfig writes below drops its per-CPU caches.
-		if err := m.attachHooks(); err != nil {
-			err = errors.Join(err, m.detachHooks())
-			return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
-		}
 	}
 	if w, ok := m.watched[cgroup]; ok {
 		// Watching a watched cgroup again replaces its limits and keeps
@@ -476,11 +436,6 @@ func (m *ebpfMonitor) Unwatch(cgroup uint64) error {
 	if err := m.writeConfig(); err != nil {
 		errs = append(errs, err)
 	}
-	if len(m.watched) == 0 {
-		if err := m.detachHooks(); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("unwatch cgroup %d: %w", cgroup, err)
 	}
@@ -541,9 +496,6 @@ func (m *ebpfMonitor) RSS(cgroup uint64) (uint64, error) {
 func (m *ebpfMonitor) RSSAll() (map[uint64]uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.watched) == 0 {
-		return map[uint64]uint64{}, nil
-	}
 	if err := m.syncMMs(); err != nil {
 		return nil, fmt.Errorf("read RSS of watched cgroups: %w", err)
 	}
@@ -623,11 +575,7 @@ func (m *ebpfMonitor) Close() error {
 	m.mu.Unlock()
 
 	close(m.done)
-	// Under m.mu because Unwatch detaches the hooks too. Senders that
-	// hold m.mu returned once done was closed.
-	m.mu.Lock()
 	err := m.closeKernelObjects()
-	m.mu.Unlock()
 	m.readerG.Wait()
 	m.sendMu.Lock()
 	close(m.events)
@@ -639,14 +587,12 @@ func (m *ebpfMonitor) Close() error {
 // reader and all maps and programs.
 func (m *ebpfMonitor) closeKernelObjects() error {
 	var errs []error
-	if err := m.detachHooks(); err != nil {
-		errs = append(errs, err)
-	}
-	if m.syncIter != nil {
-		if err := m.syncIter.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detach task iterator: %w", err))
+	for _, l := range m.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach program: %w", err))
 		}
 	}
+	m.links = nil
 	if m.reader != nil {
 		if err := m.reader.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close ring buffer reader: %w", err))

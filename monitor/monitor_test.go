@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 )
 
 const (
@@ -384,86 +383,6 @@ func countMMs(t *testing.T, m *ebpfMonitor, cgroup uint64) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// countLinks returns the number of BPF links in the kernel that attach
-// prog.
-func countLinks(t *testing.T, prog *ebpf.Program) int {
-	t.Helper()
-	info, err := prog.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, ok := info.ID()
-	if !ok {
-		t.Fatal("kernel did not return the program id")
-	}
-	n := 0
-	var it link.Iterator
-	defer it.Close()
-	for it.Next() {
-		linkInfo, err := it.Link.Info()
-		if err != nil {
-			continue
-		}
-		if linkInfo.Program == id {
-			n++
-		}
-	}
-	if err := it.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func TestEBPFDetachedWhileIdle(t *testing.T) {
-	requireRoot(t)
-	mon, err := NewEBPF()
-	if errors.Is(err, ErrNotSupported) {
-		t.Skipf("eBPF monitor not supported here: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := openMonitor(t, mon).(*ebpfMonitor)
-	if n := countLinks(t, m.objs.OnRssStat); n != 0 {
-		t.Errorf("%d links of on_rss_stat before any Watch, expected 0", n)
-	}
-	cgs := []testCgroup{newCgroup(t), newCgroup(t)}
-	for _, cg := range cgs {
-		if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := countLinks(t, m.objs.OnRssStat); n != 1 {
-		t.Errorf("%d links of on_rss_stat while watching, expected 1", n)
-	}
-	if n := countLinks(t, m.objs.OnCgroupAttach); n != 1 {
-		t.Errorf("%d links of on_cgroup_attach while watching, expected 1", n)
-	}
-	if err := m.Unwatch(cgs[0].id); err != nil {
-		t.Fatal(err)
-	}
-	if n := countLinks(t, m.objs.OnRssStat); n != 1 {
-		t.Errorf("%d links of on_rss_stat with one cgroup left, expected 1", n)
-	}
-	if err := m.Unwatch(cgs[1].id); err != nil {
-		t.Fatal(err)
-	}
-	if n := countLinks(t, m.objs.OnRssStat); n != 0 {
-		t.Errorf("%d links of on_rss_stat after the last Unwatch, expected 0", n)
-	}
-	if n := countLinks(t, m.objs.OnCgroupAttach); n != 0 {
-		t.Errorf("%d links of on_cgroup_attach after the last Unwatch, expected 0", n)
-	}
-
-	// Watching again attaches again, and a process is charged.
-	cg := newCgroup(t)
-	if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
-		t.Fatal(err)
-	}
-	startHelper(t, cg, helperSteps, "").setResident(t, 24*mib)
-	checkRSS(t, m, cg)
 }
 
 func TestEBPFUnwatchAndCloseLeaveNothing(t *testing.T) {
