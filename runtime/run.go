@@ -1,11 +1,9 @@
 package runtime
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -22,18 +20,16 @@ import (
 // run is one execution of a container's command: its init process, its
 // cgroup and the pipes between them and the supervisor.
 type run struct {
-	c   *Container
-	cmd *exec.Cmd
-	pid int
-	cg  *cgroup
+	c *Container
+	*initProc
 
-	statusR *os.File // the init's reports
 	// ready is closed when the init catches signals, or has exited.
 	ready chan struct{}
-	// joined is closed when the init is in all its cgroups, or has exited.
-	joined chan struct{}
 	// final is the init's last report.
 	final initproc.Status
+	// result is the state the run ended in, set before c.exited is
+	// closed.
+	result State
 	// hardLimit is closed when the monitor reports the hard limit crossed.
 	hardLimit     chan struct{}
 	hardLimitOnce sync.Once
@@ -42,7 +38,6 @@ type run struct {
 	// released is closed once the run's cgroups are removed, after the
 	// container has moved to Exited.
 	released chan struct{}
-	deathW   *os.File // held open while the supervisor lives
 	// autogroup is set when there is no cpu cgroup, so nice must be set
 	// on the autogroup of each session instead.
 	autogroup bool
@@ -60,6 +55,9 @@ func (c *Container) startLocked(line string, argv []string) error {
 	}
 	if c.state.Running() {
 		return fmt.Errorf("start %s: %w", c.name, ErrBusy)
+	}
+	if c.sup.stopping.Load() {
+		return fmt.Errorf("start %s: %w", c.name, ErrClosed)
 	}
 	begin := time.Now()
 	c.awaitReleaseLocked()
@@ -130,141 +128,43 @@ func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
 	}, nil
 }
 
-// spawn creates the cgroups and pipes and starts the init in new PID, UTS,
-// mount and IPC namespaces, inside the v2 cgroup from its first
-// instruction. The init joins the v1 cgroups itself.
+// spawn starts the container's init, or takes one started ahead of time,
+// sends it the configuration, and moves it into the container's cgroups
+// while it builds the container's root. It lets the init start the
+// command once that is done.
 func (c *Container) spawn(cfg initproc.Config) (*run, error) {
-	cg, err := c.sup.cgroup.create(c.name)
+	ip, err := c.sup.takeInit(c.name, cfg.NewNet)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: c, cg: cg, ready: make(chan struct{}), joined: make(chan struct{}),
-		reports: make(chan struct{}), released: make(chan struct{}),
-		hardLimit: make(chan struct{})}
-	if cfg.Cgroups, err = r.prepareGroups(c.limits, c.nice); err != nil {
-		cg.destroy()
-		return nil, fmt.Errorf("start %s: %w", c.name, err)
-	}
+	r := &run{c: c, initProc: ip, ready: make(chan struct{}), reports: make(chan struct{}),
+		released: make(chan struct{}), hardLimit: make(chan struct{})}
+	r.autogroup = !r.cg.groups.hasCPU()
 	cfg.Autogroup = r.autogroup
-	p, err := newInitPipes(filepath.Dir(c.log.path))
-	if err != nil {
-		cg.destroy()
-		return nil, err
-	}
-	defer p.closeChildEnds()
 
-	cmd := exec.Command(c.sup.cfg.InitPath)
-	if c.sup.cfg.InitPath == selfExe {
-		cmd.Args = append(cmd.Args, InitArg)
-	}
-	cmd.Args[0] = "ctlfs-init"
-	cmd.Stdin = p.devNull
-	cmd.Stdout, cmd.Stderr = p.logW, p.logW
-	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR, p.logR, p.logDir}
-	// One thread runs the init's work; more only cost start time and
-	// memory, which counts against the container.
-	cmd.Env = []string{"GOMAXPROCS=1"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  namespaceFlags(cfg.NewNet),
-		Setsid:      true,
-		Pdeathsig:   syscall.SIGKILL,
-		UseCgroupFD: true,
-		CgroupFD:    cg.fd,
-	}
-	if err := cmd.Start(); err != nil {
-		p.closeParentEnds()
-		cg.destroy()
-		return nil, fmt.Errorf("start init of %s: %w", c.name, err)
-	}
-	r.cmd, r.pid = cmd, cmd.Process.Pid
-	r.statusR, r.deathW = p.statusR, p.deathW
-	// The init waits for its configuration, so it has not started the
-	// command before the monitor watches it.
-	if err := r.watchInit(c.limits, c.nice); err != nil {
-		r.unwatchMemory()
-		cg.kill()
-		p.closeParentEnds()
-		cmd.Wait()
-		cg.destroy()
-		return nil, fmt.Errorf("start %s: %w", c.name, err)
-	}
-
-	// The init reads its configuration before anything else; a failed
-	// write means it died, which wait reports.
-	if _, err := p.configW.Write(initproc.MarshalConfig(&cfg)); err != nil {
+	// A failed write means the init died, which wait reports.
+	if _, err := ip.configW.Write(initproc.MarshalConfig(&cfg)); err != nil {
 		c.sup.log.Error("send init configuration", "container", c.name, "err", err)
 	}
-	p.configW.Close()
+	if err := r.prepare(); err != nil {
+		r.unwatchMemory()
+		ip.discard()
+		return nil, fmt.Errorf("start %s: %w", c.name, err)
+	}
+	// The end of the configuration lets the init start the command.
+	ip.configW.Close()
 
-	drained := pumpLog(p.logR, c.log, func(err error) {
+	drained := pumpLog(ip.logR, c.log, func(err error) {
 		c.sup.log.Error("copy log", "container", c.name, "err", err)
 	})
+	c.sup.runs.Add(1)
 	go r.readReports()
 	go r.wait(drained)
-	// A container's processes are in its cgroups once the write that
-	// starts it returns.
-	<-r.joined
+	// The init joins its pids cgroup before it reports ready, so a
+	// container's processes are in its cgroups once the write that starts
+	// it returns.
+	<-r.ready
 	return r, nil
-}
-
-// namespaceFlags returns the namespaces a container's init is cloned in.
-func namespaceFlags(newNet bool) uintptr {
-	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWNS | unix.CLONE_NEWIPC)
-	if newNet {
-		flags |= unix.CLONE_NEWNET
-	}
-	return flags
-}
-
-// initPipes are the descriptors between the supervisor and an init.
-type initPipes struct {
-	devNull          *os.File
-	logR, logW       *os.File
-	logDir           *os.File // STATE_DIR/logs, for the init to save the log
-	configR, configW *os.File
-	statusR, statusW *os.File
-	deathR, deathW   *os.File
-}
-
-func newInitPipes(logDir string) (*initPipes, error) {
-	p := new(initPipes)
-	var err error
-	if p.devNull, err = os.Open(os.DevNull); err != nil {
-		return nil, err
-	}
-	if p.logDir, err = os.Open(logDir); err != nil {
-		p.devNull.Close()
-		return nil, err
-	}
-	pairs := []struct{ r, w **os.File }{
-		{&p.logR, &p.logW}, {&p.configR, &p.configW},
-		{&p.statusR, &p.statusW}, {&p.deathR, &p.deathW},
-	}
-	for _, pair := range pairs {
-		if *pair.r, *pair.w, err = os.Pipe(); err != nil {
-			p.closeChildEnds()
-			p.closeParentEnds()
-			return nil, fmt.Errorf("create pipe: %w", err)
-		}
-	}
-	return p, nil
-}
-
-// closeChildEnds closes the supervisor's copies of the init's ends.
-func (p *initPipes) closeChildEnds() {
-	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.configR, p.statusW, p.deathR} {
-		if f != nil {
-			f.Close()
-		}
-	}
-}
-
-func (p *initPipes) closeParentEnds() {
-	for _, f := range []*os.File{p.logR, p.configW, p.statusR, p.deathW} {
-		if f != nil {
-			f.Close()
-		}
-	}
 }
 
 // wait collects the command's status and the init's, waits for the log to
@@ -287,7 +187,6 @@ func (r *run) wait(logDrained <-chan struct{}) {
 func (r *run) finish(status initproc.Status, initErr error) {
 	c := r.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	st := r.exitState(status, initErr, c.reason)
 	if st.Reason == ReasonKill && c.killSignal != syscall.SIGKILL && st.Signal != c.killSignal {
 		st.Reason = "" // the signal from kill did not end the command
@@ -295,18 +194,24 @@ func (r *run) finish(status initproc.Status, initErr error) {
 	st.Started = c.state.Started
 	st.Exited = time.Now()
 	c.state = st
-	c.persistLocked()
-	close(c.exited)
 	fields := []string{"code=" + strconv.Itoa(st.Code)}
 	fields = append(fields, st.exitFields()...)
 	c.emit("exited", fields...)
+	// Waiters take the state from r.result, without c.mu, so they need
+	// not wait for the record to be written.
+	r.result = st
+	close(c.exited)
+	c.persistLocked()
+	c.mu.Unlock()
 	c.sup.log.Info("container exited", "container", c.name, "state", st.String())
 }
 
 // release stops the memory accounting of a finished run and removes its
 // cgroups, then closes released.
 func (r *run) release() {
+	defer r.c.sup.runs.Done()
 	defer close(r.released)
+	defer r.c.sup.prestart.refill()
 	begin := time.Now()
 	r.unwatchMemory()
 	if err := r.cg.destroy(); err != nil {
@@ -350,17 +255,17 @@ func killedBySIGKILL(status initproc.Status, initErr error) bool {
 }
 
 // readReports reads the init's reports until it closes the pipe, marks
-// it ready and joined, and keeps the last report.
+// it ready, and keeps the last report.
 func (r *run) readReports() {
 	defer close(r.reports)
 	defer r.statusR.Close()
 	readyOnce := sync.OnceFunc(func() { close(r.ready) })
 	defer readyOnce()
-	joinedOnce := sync.OnceFunc(func() { close(r.joined) })
-	defer joinedOnce()
-	rd := bufio.NewReader(r.statusR)
+	if r.sawReady {
+		readyOnce() // a prestarted init, whose report the pool read
+	}
 	for {
-		line, err := rd.ReadString('\n')
+		line, err := r.status.ReadString('\n')
 		if errors.Is(err, io.EOF) && line == "" {
 			return
 		}
@@ -376,8 +281,6 @@ func (r *run) readReports() {
 		switch {
 		case st.Ready:
 			readyOnce()
-		case st.Joined:
-			joinedOnce()
 		default:
 			r.final = st
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ctlfs/monitor"
@@ -34,6 +35,10 @@ type Config struct {
 	// ctlfs-init beside the running executable, or, where there is none,
 	// the running executable itself with InitArg.
 	InitPath string
+	// Prestart is the number of inits kept started ahead of time for
+	// containers with a network namespace of their own (see
+	// prestartPool). Zero starts every init when its container starts.
+	Prestart int
 	// Monitor accounts the containers' memory and reports limit
 	// crossings; the supervisor closes it at Shutdown. Nil means a /proc
 	// poller at the monitor package's default interval.
@@ -50,9 +55,18 @@ type Supervisor struct {
 	events *Journal
 	cgroup *cgroupRoot
 	mon    monitor.Monitor
+	// prestart keeps inits ready for the next containers.
+	prestart *prestartPool
 
 	mu         sync.Mutex
 	containers map[string]*Container // guarded by mu
+
+	// stopping is set when Shutdown begins; no run starts after that.
+	stopping atomic.Bool
+	// runs counts the runs whose cgroups are not released yet. A run is
+	// added under its container's lock, which Shutdown takes to stop it
+	// before it waits for runs.
+	runs sync.WaitGroup
 
 	// cgroupMu is taken while a container's lock is held, so it must
 	// never be held while taking mu or a container's lock.
@@ -107,6 +121,7 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	s.cgroup = cg
+	s.prestart = newPrestartPool(s, cfg.Prestart)
 	go s.watchMemoryEvents()
 	return s, nil
 }
@@ -144,6 +159,11 @@ func (s *Supervisor) Create(name string) (*Container, error) {
 	if _, ok := s.containers[name]; ok {
 		return nil, fmt.Errorf("container %q: %w", name, ErrExist)
 	}
+	// The layer is made now rather than at the first start, which then
+	// finds it.
+	if _, err := prepareLayer(s.cfg.StateDir, name); err != nil {
+		return nil, err
+	}
 	c, err := newContainer(s, name)
 	if err != nil {
 		return nil, err
@@ -154,6 +174,7 @@ func (s *Supervisor) Create(name string) (*Container, error) {
 	c.mu.Unlock()
 	c.emit("created")
 	s.log.Info("container created", "container", name)
+	s.prestart.refill()
 	return c, nil
 }
 
@@ -161,16 +182,20 @@ func (s *Supervisor) Create(name string) (*Container, error) {
 // It fails with ErrBusy while the container runs and ErrNotFound when there
 // is no such container.
 func (s *Supervisor) Remove(name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.containers[name]
+	c, ok := s.Lookup(name)
 	if !ok {
 		return fmt.Errorf("container %q: %w", name, ErrNotFound)
 	}
+	// The container's files are removed without the supervisor's lock,
+	// which every lookup takes. The name stays taken until they are gone.
 	if err := c.remove(); err != nil {
 		return err
 	}
-	delete(s.containers, name)
+	s.mu.Lock()
+	if s.containers[name] == c {
+		delete(s.containers, name)
+	}
+	s.mu.Unlock()
 	s.log.Info("container removed", "container", name)
 	return nil
 }
@@ -220,9 +245,11 @@ func (s *Supervisor) ShutdownRequested() <-chan struct{} { return s.shutdownReq 
 // grace time), waits for each to exit with its log flushed, and releases
 // their cgroups. Later calls to Create fail with ErrClosed.
 func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.prestart.close()
 	list := s.Containers()
 	for _, c := range list {
 		if err := c.stop(s.cfg.Grace, ReasonShutdown); err != nil && !isNotRunning(err) {
@@ -235,6 +262,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		}
 		c.release()
 	}
+	s.runs.Wait() // those of removed containers too
 	s.cgroup.close()
 	if err := s.mon.Close(); err != nil {
 		s.log.Error("close memory monitor", "err", err)

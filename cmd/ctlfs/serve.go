@@ -29,6 +29,7 @@ type serveConfig struct {
 	monitor  string
 	poll     time.Duration
 	logMax   string
+	prestart int
 	debug    bool
 }
 
@@ -68,6 +69,10 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		"cap on each container's log on disk, such as 64M or 1G: the log\n"+
 			"rotates once to NAME.log.1 and keeps about the last SIZE bytes;\n"+
 			"max for no cap")
+	flags.IntVar(&cfg.prestart, "prestart", 2,
+		"number of container inits kept started ahead of time, each in new\n"+
+			"namespaces, for containers whose net is none; 0 starts every\n"+
+			"init when its cmd is written")
 	flags.BoolVar(&cfg.debug, "debug", false,
 		"log at debug level, including every FUSE request")
 	if err := flags.Parse(args); err != nil {
@@ -91,6 +96,9 @@ func (cfg *serveConfig) complete() error {
 	}
 	if cfg.poll <= 0 {
 		return fmt.Errorf("invalid --poll %s, expected a positive duration", cfg.poll)
+	}
+	if cfg.prestart < 0 {
+		return fmt.Errorf("invalid --prestart %d, expected 0 or more", cfg.prestart)
 	}
 	if cfg.grace <= 0 {
 		return fmt.Errorf("invalid --grace %s, expected a positive duration", cfg.grace)
@@ -178,6 +186,7 @@ func newSupervisor(cfg serveConfig, log *slog.Logger) (*runtime.Supervisor, erro
 		DefaultRootfs: cfg.rootfs,
 		Grace:         cfg.grace,
 		LogMax:        logMaxConfig(logMax),
+		Prestart:      cfg.prestart,
 		Monitor:       mon,
 		Logger:        log,
 	})
