@@ -168,19 +168,24 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 }
 
 // wait collects the command's status and the init's, waits for the log to
-// drain, and moves the container to Exited. The cgroup is removed after
-// that, so that a reader of wait does not wait for it: every process of
-// the container has exited once the init is reaped.
+// drain, and moves the container to Exited once every process of the
+// container has exited: once the init is reaped, or as soon as it reports
+// that it is alone. The init is reaped and the cgroup removed after that,
+// so that a reader of wait does not wait for them.
 func (r *run) wait(logDrained <-chan struct{}) {
 	<-r.reports
 	status := r.final
-	initErr := r.cmd.Wait()
+	var initErr error
+	if !status.Alone {
+		// Other processes may be left, and the init's exit kills them.
+		initErr = r.cmd.Wait()
+	}
 	r.awaitHardLimit(status, initErr)
 	<-logDrained
 	r.stopKillTimer()
 	r.deathW.Close()
 	r.finish(status, initErr)
-	r.release()
+	r.release(status)
 }
 
 // finish records the end of the run in the container's state and events.
@@ -206,13 +211,17 @@ func (r *run) finish(status initproc.Status, initErr error) {
 	c.sup.log.Info("container exited", "container", c.name, "state", st.String())
 }
 
-// release stops the memory accounting of a finished run and removes its
-// cgroups, then closes released.
-func (r *run) release() {
+// release reaps an init that reported it was alone, stops the memory
+// accounting of the finished run and removes its cgroups, then closes
+// released.
+func (r *run) release(status initproc.Status) {
 	defer r.c.sup.runs.Done()
 	defer close(r.released)
 	defer r.c.sup.prestart.refill()
 	begin := time.Now()
+	if status.Alone {
+		r.cmd.Wait()
+	}
 	r.unwatchMemory()
 	if err := r.cg.destroy(); err != nil {
 		r.c.sup.log.Error("remove cgroup", "container", r.c.name, "err", err)

@@ -364,7 +364,7 @@ func forwardSignals(cmdPid int) {
 func reapUntil(cmdPid int) {
 	for {
 		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, 0, nil)
+		pid, err := syscall.Wait4(-1, &ws, unix.WALL, nil)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -377,8 +377,36 @@ func reapUntil(cmdPid int) {
 		if supervisorGone.Load() {
 			select {} // watchSupervisor saves the log and exits
 		}
-		reportStatus(Status{WaitStatus: &ws})
+		alone := reapRest()
+		reportStatus(Status{WaitStatus: &ws, Alone: alone})
+		if alone {
+			// The supervisor need not wait for this process to exit, which
+			// takes until each of its threads has run once more: the end
+			// of file of the output and the status pipe shows that the
+			// container has finished.
+			unix.Close(1)
+			unix.Close(2)
+			statusPipe.Close()
+		}
 		os.Exit(0)
+	}
+}
+
+// reapRest reaps the children that have exited and reports whether none
+// is left. Every process of the PID namespace descends from the init, and
+// one whose parent died becomes its child, so with no child the init is
+// the only process of the container.
+func reapRest() bool {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, unix.WALL|unix.WNOHANG, nil)
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.ECHILD:
+			return true
+		case err != nil || pid == 0:
+			return false
+		}
 	}
 }
 

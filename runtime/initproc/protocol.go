@@ -71,6 +71,10 @@ type Status struct {
 	Ready bool
 	// WaitStatus is the command's raw wait status, when it ran.
 	WaitStatus *syscall.WaitStatus
+	// Alone, with WaitStatus, reports that no other process of the
+	// container is left. The init has then closed its output and the
+	// status pipe, and it exits without any other work.
+	Alone bool
 	// Error is the reason the command could not start; Code is then the exit
 	// code to report (126 or 127).
 	Error string
@@ -78,11 +82,14 @@ type Status struct {
 }
 
 // Line returns the status as one line of text: "ready", "exited STATUS"
-// with the raw wait status, or "failed CODE REASON".
+// with the raw wait status, followed by " alone" when Alone is set, or
+// "failed CODE REASON".
 func (s Status) Line() string {
 	switch {
 	case s.Ready:
 		return "ready\n"
+	case s.WaitStatus != nil && s.Alone:
+		return "exited " + strconv.FormatUint(uint64(*s.WaitStatus), 10) + " alone\n"
 	case s.WaitStatus != nil:
 		return "exited " + strconv.FormatUint(uint64(*s.WaitStatus), 10) + "\n"
 	}
@@ -103,12 +110,13 @@ func ParseStatus(line string) (Status, error) {
 	case "ready":
 		return Status{Ready: true}, nil
 	case "exited":
-		n, err := strconv.ParseUint(rest, 10, 32)
-		if err != nil {
+		code, flag, _ := strings.Cut(rest, " ")
+		n, err := strconv.ParseUint(code, 10, 32)
+		if err != nil || flag != "" && flag != "alone" {
 			return Status{}, errors.New("invalid init status " + strconv.Quote(line))
 		}
 		ws := syscall.WaitStatus(n)
-		return Status{WaitStatus: &ws}, nil
+		return Status{WaitStatus: &ws, Alone: flag == "alone"}, nil
 	case "failed":
 		code, reason, _ := strings.Cut(rest, " ")
 		n, err := strconv.Atoi(code)

@@ -80,6 +80,7 @@ func TestStatusLine(t *testing.T) {
 	}{
 		{"ready", Status{Ready: true}, "ready\n"},
 		{"exited", Status{WaitStatus: &ws}, "exited 137\n"},
+		{"exited alone", Status{WaitStatus: &ws, Alone: true}, "exited 137 alone\n"},
 		{"failed", Status{Error: "exec /x: no such file", Code: 127}, "failed 127 exec /x: no such file\n"},
 	}
 	for _, tt := range tests {
@@ -107,7 +108,8 @@ func TestStatusLineOneLine(t *testing.T) {
 }
 
 func TestParseStatusRejects(t *testing.T) {
-	for _, line := range []string{"", "readyish\n", "exited\n", "exited -1\n", "failed x y\n", "done 0\n"} {
+	for _, line := range []string{"", "readyish\n", "exited\n", "exited -1\n", "exited 0 lonely\n",
+		"failed x y\n", "done 0\n"} {
 		if st, err := ParseStatus(line); err == nil {
 			t.Errorf("ParseStatus(%q) = %+v, want an error", line, st)
 		}
