@@ -57,7 +57,7 @@ func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 	cmd.Args[0] = "ctlfs-init"
 	cmd.Stdin = p.devNull
 	cmd.Stdout, cmd.Stderr = p.logW, p.logW
-	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR, p.logR, p.logDir}
+	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR, p.logRInit, p.logDir}
 	// One thread runs the init's work; more only cost start time and
 	// memory, which counts against the container.
 	cmd.Env = []string{"GOMAXPROCS=1"}
@@ -148,8 +148,11 @@ func namespaceFlags(newNet bool) uintptr {
 
 // initPipes are the descriptors between the supervisor and an init.
 type initPipes struct {
-	devNull          *os.File
-	logR, logW       *os.File
+	devNull    *os.File
+	logR, logW *os.File
+	// logRInit is the init's read end of the log pipe, a separate open
+	// file of it (see newInitPipes).
+	logRInit         *os.File
 	logDir           *os.File // STATE_DIR/logs, for the init to save the log
 	configR, configW *os.File
 	statusR, statusW *os.File
@@ -177,12 +180,33 @@ func newInitPipes(logDir string) (*initPipes, error) {
 			return nil, fmt.Errorf("create pipe: %w", err)
 		}
 	}
+	// os/exec puts every file it passes into blocking mode, a flag of
+	// the open file that descriptors from dup share. The supervisor's
+	// read end must stay non-blocking, or each container's log copy
+	// holds a thread blocked in read, so the init gets its own open file.
+	if p.logRInit, err = reopen(p.logR); err != nil {
+		p.closeChildEnds()
+		p.closeParentEnds()
+		return nil, fmt.Errorf("open log pipe: %w", err)
+	}
 	return p, nil
+}
+
+// reopen opens the file that f is open on again, through /proc, as a new
+// open file for reading. Unlike f.Fd, SyscallConn leaves f non-blocking.
+func reopen(f *os.File) (*os.File, error) {
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var path string
+	conn.Control(func(fd uintptr) { path = fmt.Sprintf("/proc/self/fd/%d", fd) })
+	return os.Open(path)
 }
 
 // closeChildEnds closes the supervisor's copies of the init's ends.
 func (p *initPipes) closeChildEnds() {
-	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.configR, p.statusW, p.deathR} {
+	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.logRInit, p.configR, p.statusW, p.deathR} {
 		if f != nil {
 			f.Close()
 		}

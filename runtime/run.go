@@ -158,8 +158,10 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 		c.sup.log.Error("copy log", "container", c.name, "err", err)
 	})
 	c.sup.runs.Add(1)
-	go r.readReports()
-	go r.wait(drained)
+	go func() {
+		r.readReports()
+		r.wait(drained)
+	}()
 	// The init joins its pids cgroup before it reports ready, so a
 	// container's processes are in its cgroups once the write that starts
 	// it returns.
