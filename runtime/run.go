@@ -123,7 +123,7 @@ func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
 	}
 	return initproc.Config{
 		Name: c.name, Rootfs: rootfs, Layer: layer, Path: prog, Argv: argv,
-		Env: env, Nice: c.nice, NewNet: c.net == NetNone,
+		Env: env, Nice: c.nice, NewNet: c.net == NetNone, HugePagesOff: c.sup.hugePagesOff,
 		LogName: filepath.Base(c.log.path),
 	}, nil
 }

@@ -313,12 +313,18 @@ func startCommand(cfg *Config) (int, int, error) {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 0, 127, fmt.Errorf("mark descriptors close-on-exec: %w", err)
 	}
+	// The command's address space takes the setting of transparent huge
+	// pages from this one at exec, and it gets the host's default.
+	if !cfg.HugePagesOff {
+		unix.Prctl(unix.PR_SET_THP_DISABLE, 0, 0, 0, 0)
+	}
 	pid, err := syscall.ForkExec(cfg.Path, cfg.Argv, &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   cfg.Env,
 		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
+	unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0)
 	if err != nil {
 		code := 126
 		if errors.Is(err, syscall.ENOENT) {

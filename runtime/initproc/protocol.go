@@ -59,6 +59,10 @@ type Config struct {
 	// Autogroup makes the init set the nice of the command's autogroup,
 	// because the container has no cpu cgroup to carry its weight.
 	Autogroup bool
+	// HugePagesOff keeps transparent huge pages off for the command. The
+	// init inherits them off from the supervisor and otherwise turns them
+	// on again for the command.
+	HugePagesOff bool
 }
 
 // Status is a report of the init: first Ready, once it catches
@@ -156,6 +160,7 @@ func MarshalConfig(cfg *Config) []byte {
 	field("nice", strconv.Itoa(cfg.Nice))
 	field("log", cfg.LogName)
 	field("autogroup", strconv.FormatBool(cfg.Autogroup))
+	field("hugepagesoff", strconv.FormatBool(cfg.HugePagesOff))
 	field("end", "")
 	return b.Bytes()
 }
@@ -241,6 +246,8 @@ func (cfg *Config) set(key, value string, layer *Layer) error {
 		cfg.LogName = value
 	case "autogroup":
 		cfg.Autogroup, err = strconv.ParseBool(value)
+	case "hugepagesoff":
+		cfg.HugePagesOff, err = strconv.ParseBool(value)
 	default:
 		return errors.New("unknown configuration field " + strconv.Quote(key))
 	}

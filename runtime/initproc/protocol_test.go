@@ -21,7 +21,7 @@ func TestConfigRoundTrip(t *testing.T) {
 			Layer:  &Layer{Upper: "/s/l/u", Work: "/s/l/w", Merged: "/s/l/m"},
 			NewNet: true, Path: "/bin/sh", Argv: []string{"sh", "-c", "echo hi"},
 			Env: []string{"PATH=/bin", "HOME=/root"}, Nice: -5, LogName: "web-1.log",
-			Autogroup: true,
+			Autogroup: true, HugePagesOff: true,
 		}},
 		{"separators in values", Config{
 			Name: "b", Rootfs: "/r", Path: "/p",
