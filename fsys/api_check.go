@@ -7,18 +7,19 @@ import "github.com/hanwen/go-fuse/v2/fs"
 // back to a default, such as an Unlink that succeeds.
 
 var (
-	_ fs.NodeGetattrer = (*dirNode)(nil)
-	_ fs.NodeSetattrer = (*dirNode)(nil)
-	_ fs.NodeLookuper  = (*dirNode)(nil)
-	_ fs.NodeReaddirer = (*dirNode)(nil)
-	_ fs.NodeMkdirer   = (*dirNode)(nil)
-	_ fs.NodeRmdirer   = (*dirNode)(nil)
-	_ fs.NodeUnlinker  = (*dirNode)(nil)
-	_ fs.NodeRenamer   = (*dirNode)(nil)
-	_ fs.NodeCreater   = (*dirNode)(nil)
-	_ fs.NodeMknoder   = (*dirNode)(nil)
-	_ fs.NodeSymlinker = (*dirNode)(nil)
-	_ fs.NodeLinker    = (*dirNode)(nil)
+	_ fs.NodeGetattrer  = (*dirNode)(nil)
+	_ fs.NodeSetattrer  = (*dirNode)(nil)
+	_ fs.NodeLookuper   = (*dirNode)(nil)
+	_ fs.NodeReaddirer  = (*dirNode)(nil)
+	_ fs.NodeMkdirer    = (*dirNode)(nil)
+	_ fs.NodeRmdirer    = (*dirNode)(nil)
+	_ fs.NodeUnlinker   = (*dirNode)(nil)
+	_ fs.NodeRenamer    = (*dirNode)(nil)
+	_ fs.NodeCreater    = (*dirNode)(nil)
+	_ fs.NodeMknoder    = (*dirNode)(nil)
+	_ fs.NodeSymlinker  = (*dirNode)(nil)
+	_ fs.NodeLinker     = (*dirNode)(nil)
+	_ fs.NodeGetxattrer = (*dirNode)(nil)
 )
 
 var (
@@ -33,10 +34,11 @@ var (
 )
 
 var (
-	_ fs.NodeGetattrer = (*fileNode)(nil)
-	_ fs.NodeSetattrer = (*fileNode)(nil)
-	_ fs.NodeOpener    = (*fileNode)(nil)
-	_ fs.NodeAccesser  = (*fileNode)(nil)
+	_ fs.NodeGetattrer  = (*fileNode)(nil)
+	_ fs.NodeSetattrer  = (*fileNode)(nil)
+	_ fs.NodeOpener     = (*fileNode)(nil)
+	_ fs.NodeAccesser   = (*fileNode)(nil)
+	_ fs.NodeGetxattrer = (*fileNode)(nil)
 )
 
 var (
@@ -44,4 +46,5 @@ var (
 	_ fs.FileWriter   = (*handle)(nil)
 	_ fs.FileFsyncer  = (*handle)(nil)
 	_ fs.FileReleaser = (*handle)(nil)
+	_ fs.FileFlusher  = (*handle)(nil)
 )

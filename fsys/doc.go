@@ -103,9 +103,10 @@
 // chunks see one value; wait takes it at the first read instead. A
 // growing file (log and the events files) reports its current size, so
 // tail -f, which polls fstat(2), follows it; it is read at any offset.
-// Every file uses direct I/O and the kernel caches no attributes or
-// directory entries, so a read never returns stale data and a new
-// container directory appears at once.
+// Every file uses direct I/O and the kernel caches no attributes and no
+// missing names, so a read never returns stale data and a new container
+// directory appears at once. The kernel keeps the names it found, which
+// go away only through rmdir.
 //
 // # Writing
 //

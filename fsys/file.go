@@ -234,6 +234,16 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	return uint32(len(data)), 0
 }
 
+// Getxattr fails with ENOSYS, as dirNode.Getxattr does.
+func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	return 0, syscall.ENOSYS
+}
+
+// Flush fails with ENOSYS, after which the kernel sends no more flushes
+// at close. A write is applied before it returns, and the one action
+// left for a close, the shutdown, waits for Release.
+func (h *handle) Flush(ctx context.Context) syscall.Errno { return syscall.ENOSYS }
+
 // Fsync succeeds: a write is applied before it returns.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }
 

@@ -57,7 +57,8 @@ func fsOptions(log *slog.Logger, debug bool) *fs.Options {
 	zero := time.Duration(0)
 	return &fs.Options{
 		// Every value can change at any time, so the kernel caches no
-		// attribute, entry or missing entry.
+		// attribute or missing entry. Lookups of names that exist set
+		// their own entry timeout (see nameTimeout).
 		AttrTimeout:     &zero,
 		EntryTimeout:    &zero,
 		NegativeTimeout: &zero,

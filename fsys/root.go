@@ -41,11 +41,13 @@ func (r *rootNode) containerInode(ctx context.Context, c *runtime.Container, out
 		node, ok := child.Operations().(*dirNode)
 		if ok && node.d.c == c {
 			node.fillAttr(&out.Attr)
+			out.SetEntryTimeout(nameTimeout)
 			return child
 		}
 	}
 	node := newContainerNode(r.d.tree.dirOf(c))
 	node.fillAttr(&out.Attr)
+	out.SetEntryTimeout(nameTimeout)
 	return r.NewInode(ctx, node, fs.StableAttr{Mode: fuse.S_IFDIR})
 }
 

@@ -51,6 +51,9 @@ type ebpfMonitor struct {
 	// its per-CPU cache of address spaces when it changes.
 	gen    uint64
 	closed bool
+	// noProcessIter is set once the kernel refused a task iterator
+	// limited to one process (before Linux 6.1).
+	noProcessIter bool
 
 	events  chan Event
 	done    chan struct{}  // closed by Close to stop senders
@@ -246,11 +249,10 @@ func (m *ebpfMonitor) Watch(cgroup uint64, path string, l Limits) error {
 	}
 	// The BPF program finds the cgroup in its maps from here on and
 	// charges each process that enters it from its next rss_stat event.
-	// Only processes already in it need the walk over every task of the
-	// host, so an empty cgroup, as the runtime's are before the init is
-	// cloned into them, is spared it.
+	// Only processes already in it need a sync, so an empty cgroup is
+	// spared it.
 	if populated(path) {
-		if err := m.syncMMs(); err != nil {
+		if err := m.syncCgroup(path); err != nil {
 			return fmt.Errorf("watch cgroup %d: %w", cgroup, err)
 		}
 	}
@@ -357,7 +359,7 @@ func (m *ebpfMonitor) SetLimits(cgroup uint64, l Limits) error {
 	// The exact re-sync runs before the new limits are in place, so a
 	// crossing it finds is reported once, against the old limits, and
 	// the comparison below starts from exact values.
-	if err := m.syncMMs(); err != nil {
+	if err := m.syncCgroup(w.path); err != nil {
 		return fmt.Errorf("set limits of cgroup %d: %w", cgroup, err)
 	}
 	if err := m.objs.CgroupLimits.Put(w.slot, limitsValue(cgroup, l, w.level)); err != nil {
@@ -480,10 +482,9 @@ func (m *ebpfMonitor) RSS(cgroup uint64) (uint64, error) {
 	// per-CPU sum since Linux 6.16 (commit 82241a83cd15, also in stable
 	// kernels), so a shell with a few children read 2% below the sum of
 	// their VmRSS. Exact sums on every page fault would cost each fault
-	// O(possible CPUs) reads. syncMMs re-reads the exact sums of every mm
-	// of the watched cgroups once per call instead, and RSS returns their
-	// total.
-	if err := m.syncMMs(); err != nil {
+	// O(possible CPUs) reads. syncCgroup re-reads the exact sums of every
+	// mm of the cgroup once per call instead, and RSS returns their total.
+	if err := m.syncCgroup(w.path); err != nil {
 		return 0, fmt.Errorf("read RSS of cgroup %d: %w", cgroup, err)
 	}
 	rss, err := m.rss(w.slot)

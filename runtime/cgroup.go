@@ -221,6 +221,26 @@ func (r *cgroupRoot) create(name string) (*cgroup, error) {
 	return cg, nil
 }
 
+// openTasks makes the container's v1 pids directory, where there is a v1
+// pids hierarchy, and opens its tasks file, through which the init's main
+// thread joins it (see initproc.TasksFD). It returns nil where there is
+// none: the v2 directory then has the pids controller.
+func (cg *cgroup) openTasks() (*os.File, error) {
+	g := cg.groups
+	if !g.needs("pids") {
+		return nil, nil
+	}
+	if err := g.mkdir("pids"); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(g.file("pids", "tasks"), os.O_WRONLY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open pids cgroup: %w", err)
+	}
+	g.joined["pids"] = true
+	return f, nil
+}
+
 // close removes the supervisor's cgroup directory, and the parent when no
 // other supervisor uses it.
 func (r *cgroupRoot) close() {

@@ -349,14 +349,17 @@ func (c *Container) setFrozen(frozen bool) error {
 }
 
 // Wait blocks until the container is not running, or ctx is done, and
-// returns its state.
+// returns its state: the state in which its current or last run ended.
 func (c *Container) Wait(ctx context.Context) (State, error) {
 	c.mu.Lock()
-	done := c.exited
+	done, r := c.exited, c.run
 	c.mu.Unlock()
 	select {
 	case <-done:
-		return c.State(), nil
+		if r == nil {
+			return c.State(), nil
+		}
+		return r.result, nil // set before done was closed
 	case <-ctx.Done():
 		return State{}, ctx.Err()
 	}
@@ -384,14 +387,22 @@ func (c *Container) stop(grace time.Duration, reason string) error {
 	return nil
 }
 
-// remove releases the container's resources; the supervisor holds its lock.
+// remove releases the container's resources.
 func (c *Container) remove() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.removed {
+		return fmt.Errorf("remove %s: %w", c.name, ErrNotFound)
+	}
 	if c.state.Running() {
 		return fmt.Errorf("remove %s: %w; stop or kill it first", c.name, ErrBusy)
 	}
-	c.awaitReleaseLocked()
+	// The cgroups of a run are named after the container unless its init
+	// was prestarted, and a new container of the same name must not find
+	// them. Shutdown waits for every release.
+	if c.run != nil && !c.run.prestarted {
+		c.awaitReleaseLocked()
+	}
 	c.removed = true
 	c.emit("removed")
 	if err := removeRecord(c.sup.cfg.StateDir, c.name); err != nil {

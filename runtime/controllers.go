@@ -248,37 +248,24 @@ func (g *groups) join(controller string, pids []int) error {
 	return nil
 }
 
-// startGroups makes the v1 directories a new container starts in: pids,
-// cpuset when it has CPUs and cpu when its nice is not 0. It returns the
-// pids directory's tasks file, to which the init writes 0 to move its
-// own thread before it forks the command. A thread that moves itself
-// spares the kernel the RCU grace period of moving a whole process (see
-// cgroup_procs_write_start in kernel/cgroup/cgroup.c), but the init's
-// other threads stay in the supervisor's pids group. They stay
-// out of the container's pids limit only, so the cpuset and cpu
-// directories, which rule every task, are joined by the whole init
-// (joinInit).
-func (g *groups) startGroups(l Limits, nice int) (tasks []string, err error) {
-	for _, controller := range controllerNames {
-		switch {
-		case !g.needs(controller),
-			controller == "cpuset" && len(l.CPUs) == 0,
-			controller == "cpu" && nice == 0:
-			continue
-		}
-		if err := g.mkdir(controller); err != nil {
-			return nil, err
-		}
-		if controller == "pids" {
-			tasks = append(tasks, g.file(controller, "tasks"))
-			g.joined[controller] = true
+// startGroups makes the cpuset directory of a container that has CPUs
+// and the cpu directory of one whose nice is not 0, for joinInit. The
+// pids directory exists already (see cgroup.openTasks).
+func (g *groups) startGroups(l Limits, nice int) error {
+	if len(l.CPUs) > 0 {
+		if err := g.mkdir("cpuset"); err != nil {
+			return err
 		}
 	}
-	return tasks, nil
+	if nice != 0 {
+		return g.mkdir("cpu")
+	}
+	return nil
 }
 
-// joinInit moves the init, whose thread joins the pids directory itself,
-// into the other v1 directories that startGroups made.
+// joinInit moves the init into the v1 directories that startGroups made.
+// The cpuset and cpu directories rule every task, so the whole init
+// moves, while only its main thread joins the pids directory.
 func (g *groups) joinInit(pid int) error {
 	for controller := range g.dirs {
 		if err := g.join(controller, []int{pid}); err != nil {
@@ -334,6 +321,10 @@ func (g *groups) cpusetValue(list CPUList) (string, error) {
 	}
 	return strings.TrimSpace(string(data)), nil
 }
+
+// hasCPU reports whether a cpu controller can carry the container's CPU
+// weight, in v2 or in a v1 hierarchy.
+func (g *groups) hasCPU() bool { return g.ctl.have["cpu"] }
 
 // setNice sets the container's CPU weight to that of nice n. It reports
 // false when no cpu controller is available.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
+	"syscall"
 )
 
 const (
@@ -39,6 +41,11 @@ func pumpLog(r *os.File, lf *logFile, onError func(error)) <-chan struct{} {
 	return drained
 }
 
+// readBuffers are the buffers that produceLog reads into. A container's
+// producer takes one only while its pipe has data, so a thousand idle
+// containers do not each keep 64 KiB.
+var readBuffers = sync.Pool{New: func() any { return new([logChunk]byte) }}
+
 // produceLog reads the pipe in chunks and sends them to the consumer.
 // NOTE: when the supervisor is killed, a chunk that was read but not yet
 // appended is lost, because the init saves only what is still in the
@@ -46,11 +53,15 @@ func pumpLog(r *os.File, lf *logFile, onError func(error)) <-chan struct{} {
 func produceLog(r *os.File, chunks chan<- []byte, onError func(error)) {
 	defer close(chunks)
 	defer r.Close()
-	buf := make([]byte, logChunk)
+	conn, err := r.SyscallConn()
+	if err != nil {
+		onError(err)
+		return
+	}
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			chunks <- append([]byte(nil), buf[:n]...)
+		chunk, err := readChunk(conn)
+		if len(chunk) > 0 {
+			chunks <- chunk
 		}
 		if errors.Is(err, io.EOF) {
 			return
@@ -60,4 +71,34 @@ func produceLog(r *os.File, chunks chan<- []byte, onError func(error)) {
 			return
 		}
 	}
+}
+
+// readChunk waits until the pipe has data and returns a copy of what one
+// read returns, or io.EOF at its end.
+func readChunk(conn syscall.RawConn) ([]byte, error) {
+	var chunk []byte
+	var readErr error
+	err := conn.Read(func(fd uintptr) bool {
+		buf := readBuffers.Get().(*[logChunk]byte)
+		defer readBuffers.Put(buf)
+		n, err := syscall.Read(int(fd), buf[:])
+		for err == syscall.EINTR {
+			n, err = syscall.Read(int(fd), buf[:])
+		}
+		switch {
+		case err == syscall.EAGAIN:
+			return false // wait for data
+		case err != nil:
+			readErr = err
+		case n == 0:
+			readErr = io.EOF
+		default:
+			chunk = append([]byte(nil), buf[:n]...)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return chunk, readErr
 }

@@ -9,31 +9,22 @@ import (
 	"ctlfs/runtime/initproc"
 )
 
-// prepareGroups makes the container's v1 cgroups and applies the limits
-// and CPU weight before the init is cloned. It returns the tasks files of
-// the v1 cgroups that the init's thread joins itself (see startGroups).
-func (r *run) prepareGroups(l Limits, nice int) ([]string, error) {
+// prepare moves the init into the container's cpu and cpuset cgroups when
+// it needs them, applies the limits and CPU weight, and starts the
+// monitor's accounting, all before the init starts the command.
+func (r *run) prepare() error {
+	l, nice := r.c.limits, r.c.nice
 	g := r.cg.groups
-	tasks, err := g.startGroups(l, nice)
-	if err != nil {
-		return nil, err
+	if err := g.startGroups(l, nice); err != nil {
+		return err
 	}
 	if err := g.apply(l); err != nil {
-		return nil, err
+		return err
 	}
-	ok, err := g.setNice(nice)
-	if err != nil {
-		return nil, err
+	if _, err := g.setNice(nice); err != nil {
+		return err
 	}
-	r.autogroup = !ok
-	return tasks, nil
-}
-
-// watchInit moves the cloned init into its other v1 cgroups and gives its
-// threads the container's nice. Its memory is watched from before the
-// clone on.
-func (r *run) watchInit(l Limits, nice int) error {
-	if err := r.cg.groups.joinInit(r.pid); err != nil {
+	if err := g.joinInit(r.pid); err != nil {
 		return err
 	}
 	if nice == 0 {

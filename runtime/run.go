@@ -1,11 +1,9 @@
 package runtime
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -23,18 +21,16 @@ import (
 // run is one execution of a container's command: its init process, its
 // cgroup and the pipes between them and the supervisor.
 type run struct {
-	c   *Container
-	cmd *exec.Cmd
-	pid int
-	cg  *cgroup
+	c *Container
+	*initProc
 
-	statusR *os.File // the init's reports
 	// ready is closed when the init catches signals, or has exited.
 	ready chan struct{}
-	// joined is closed when the init is in all its cgroups, or has exited.
-	joined chan struct{}
 	// final is the init's last report.
 	final initproc.Status
+	// result is the state the run ended in, set before c.exited is
+	// closed.
+	result State
 	// hardLimit is closed when the monitor reports the hard limit crossed.
 	hardLimit     chan struct{}
 	hardLimitOnce sync.Once
@@ -43,7 +39,6 @@ type run struct {
 	// released is closed once the run's cgroups are removed, after the
 	// container has moved to Exited.
 	released chan struct{}
-	deathW   *os.File // held open while the supervisor lives
 	// autogroup is set when there is no cpu cgroup, so nice must be set
 	// on the autogroup of each session instead.
 	autogroup bool
@@ -64,6 +59,9 @@ func (c *Container) startLocked(line string, argv []string) error {
 	}
 	if c.state.Running() {
 		return fmt.Errorf("start %s: %w; stop it first, or write ctl to signal it", c.name, ErrBusy)
+	}
+	if c.sup.stopping.Load() {
+		return fmt.Errorf("start %s: %w", c.name, ErrClosed)
 	}
 	begin := time.Now()
 	c.awaitReleaseLocked()
@@ -130,195 +128,66 @@ func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
 	}
 	return initproc.Config{
 		Name: c.name, Rootfs: rootfs, Layer: layer, Path: prog, Argv: argv,
-		Env: env, Nice: c.nice, NewNet: c.net == NetNone,
+		Env: env, Nice: c.nice, NewNet: c.net == NetNone, HugePagesOff: c.sup.hugePagesOff,
 		LogName: filepath.Base(c.log.path),
 	}, nil
 }
 
-// spawn creates the cgroups and pipes and starts the init in new PID, UTS,
-// mount and IPC namespaces, inside the v2 cgroup from its first
-// instruction. The init joins the v1 cgroups itself.
+// spawn starts the container's init, or takes one started ahead of time,
+// sends it the configuration, and moves it into the container's cgroups
+// while it builds the container's root. It lets the init start the
+// command once that is done.
 func (c *Container) spawn(cfg initproc.Config) (*run, error) {
-	cg, err := c.sup.cgroup.create(c.name)
+	ip, err := c.sup.takeInit(c.name, cfg.NewNet)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: c, cg: cg, ready: make(chan struct{}), joined: make(chan struct{}),
-		reports: make(chan struct{}), released: make(chan struct{}),
-		hardLimit: make(chan struct{})}
+	r := &run{c: c, initProc: ip, ready: make(chan struct{}), reports: make(chan struct{}),
+		released: make(chan struct{}), hardLimit: make(chan struct{})}
+	r.autogroup = !r.cg.groups.hasCPU()
 	r.cpuFinal.Store(-1)
-	if cfg.Cgroups, err = r.prepareGroups(c.limits, c.nice); err != nil {
-		cg.destroy()
-		return nil, fmt.Errorf("start %s: %w", c.name, err)
-	}
 	cfg.Autogroup = r.autogroup
-	p, err := newInitPipes(filepath.Dir(c.log.path))
-	if err != nil {
-		cg.destroy()
-		return nil, err
-	}
-	defer p.closeChildEnds()
 
-	cmd := exec.Command(c.sup.cfg.InitPath)
-	if c.sup.cfg.InitPath == selfExe {
-		cmd.Args = append(cmd.Args, InitArg)
-	}
-	cmd.Args[0] = "ctlfs-init"
-	cmd.Stdin = p.devNull
-	cmd.Stdout, cmd.Stderr = p.logW, p.logW
-	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR, p.logRInit, p.logDir}
-	// One thread runs the init's work; more only cost start time and
-	// memory, which counts against the container.
-	cmd.Env = []string{"GOMAXPROCS=1"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  namespaceFlags(cfg.NewNet),
-		Setsid:      true,
-		Pdeathsig:   syscall.SIGKILL,
-		UseCgroupFD: true,
-		CgroupFD:    cg.fd,
-	}
-	// The monitor watches the cgroup while it is still empty, which
-	// spares it the search for processes already in it, a walk over
-	// every task of the host. The init is charged from the exec of
-	// ctlfs-init on: before it, os/exec's child runs on the supervisor's
-	// memory (CLONE_VM, no user namespace here), which the monitor
-	// charges to the supervisor's cgroup.
-	if err := r.watchMemory(c.limits); err != nil {
-		p.closeParentEnds()
-		cg.destroy()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		r.unwatchMemory()
-		p.closeParentEnds()
-		cg.destroy()
-		return nil, fmt.Errorf("start init of %s: %w", c.name, err)
-	}
-	r.cmd, r.pid = cmd, cmd.Process.Pid
-	r.statusR, r.deathW = p.statusR, p.deathW
-	// The init waits for its configuration, so it has not started the
-	// command before it is in all its cgroups.
-	if err := r.watchInit(c.limits, c.nice); err != nil {
-		r.unwatchMemory()
-		cg.kill()
-		p.closeParentEnds()
-		cmd.Wait()
-		cg.destroy()
-		return nil, fmt.Errorf("start %s: %w", c.name, err)
-	}
-
-	// The init reads its configuration before anything else; a failed
-	// write means it died, which wait reports.
-	if _, err := p.configW.Write(initproc.MarshalConfig(&cfg)); err != nil {
+	// A failed write means the init died, which wait reports.
+	if _, err := ip.configW.Write(initproc.MarshalConfig(&cfg)); err != nil {
 		c.sup.log.Error("send init configuration", "container", c.name, "err", err)
 	}
-	p.configW.Close()
+	if err := r.prepare(); err != nil {
+		r.unwatchMemory()
+		ip.discard()
+		return nil, fmt.Errorf("start %s: %w", c.name, err)
+	}
+	// The end of the configuration lets the init start the command.
+	ip.configW.Close()
 
-	drained := pumpLog(p.logR, c.log, func(err error) {
+	drained := pumpLog(ip.logR, c.log, func(err error) {
 		c.sup.log.Error("copy log", "container", c.name, "err", err)
 	})
-	go r.readReports()
-	go r.wait(drained)
-	// The init's report pipe reaches EOF, which ends the wait below if
-	// the init dies before it joins, only once the supervisor's copy of
-	// the write end is closed too.
-	p.closeChildEnds()
-	// A container's processes are in its cgroups once the write that
-	// starts it returns.
-	<-r.joined
+	c.sup.runs.Add(1)
+	go func() {
+		r.readReports()
+		r.wait(drained)
+	}()
+	// The init joins its pids cgroup before it reports ready, so a
+	// container's processes are in its cgroups once the write that starts
+	// it returns.
+	<-r.ready
 	return r, nil
 }
 
-// namespaceFlags returns the namespaces a container's init is cloned in.
-func namespaceFlags(newNet bool) uintptr {
-	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWNS | unix.CLONE_NEWIPC)
-	if newNet {
-		flags |= unix.CLONE_NEWNET
-	}
-	return flags
-}
-
-// initPipes are the descriptors between the supervisor and an init.
-type initPipes struct {
-	devNull    *os.File
-	logR, logW *os.File
-	// logRInit is the init's read end of the log pipe, to drain it if the
-	// supervisor dies. It is a second open file description of the pipe:
-	// os/exec makes the descriptors it passes blocking, and on logR that
-	// would cost the supervisor a thread per container, blocked in read.
-	logRInit         *os.File
-	logDir           *os.File // STATE_DIR/logs, for the init to save the log
-	configR, configW *os.File
-	statusR, statusW *os.File
-	deathR, deathW   *os.File
-}
-
-func newInitPipes(logDir string) (*initPipes, error) {
-	p := new(initPipes)
-	var err error
-	if p.devNull, err = os.Open(os.DevNull); err != nil {
-		return nil, err
-	}
-	if p.logDir, err = os.Open(logDir); err != nil {
-		p.devNull.Close()
-		return nil, err
-	}
-	pairs := []struct{ r, w **os.File }{
-		{&p.logR, &p.logW}, {&p.configR, &p.configW},
-		{&p.statusR, &p.statusW}, {&p.deathR, &p.deathW},
-	}
-	for _, pair := range pairs {
-		if *pair.r, *pair.w, err = os.Pipe(); err != nil {
-			p.closeChildEnds()
-			p.closeParentEnds()
-			return nil, fmt.Errorf("create pipe: %w", err)
-		}
-	}
-	if p.logRInit, err = reopen(p.logR); err != nil {
-		p.closeChildEnds()
-		p.closeParentEnds()
-		return nil, fmt.Errorf("reopen log pipe: %w", err)
-	}
-	return p, nil
-}
-
-// reopen opens a second file description of the pipe f, through /proc,
-// without calling f.Fd, which would make f blocking.
-func reopen(f *os.File) (*os.File, error) {
-	conn, err := f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var path string
-	conn.Control(func(fd uintptr) { path = "/proc/self/fd/" + strconv.Itoa(int(fd)) })
-	return os.OpenFile(path, os.O_RDONLY, 0)
-}
-
-// closeChildEnds closes the supervisor's copies of the init's ends.
-func (p *initPipes) closeChildEnds() {
-	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.logRInit, p.configR, p.statusW, p.deathR} {
-		if f != nil {
-			f.Close()
-		}
-	}
-}
-
-func (p *initPipes) closeParentEnds() {
-	for _, f := range []*os.File{p.logR, p.configW, p.statusR, p.deathW} {
-		if f != nil {
-			f.Close()
-		}
-	}
-}
-
 // wait collects the command's status and the init's, waits for the log to
-// drain, and moves the container to Exited. The cgroup is removed after
-// that, so that a reader of wait does not wait for it: every process of
-// the container has exited once the init is reaped.
+// drain, and moves the container to Exited once every process of the
+// container has exited: once the init is reaped, or as soon as it reports
+// that it is alone. The init is reaped and the cgroup removed after that,
+// so that a reader of wait does not wait for them.
 func (r *run) wait(logDrained <-chan struct{}) {
 	<-r.reports
 	status := r.final
-	initErr := r.cmd.Wait()
+	var initErr error
+	if !status.Alone {
+		// Other processes may be left, and the init's exit kills them.
+		initErr = r.cmd.Wait()
+	}
 	r.awaitHardLimit(status, initErr)
 	<-logDrained
 	r.stopKillTimer()
@@ -327,14 +196,13 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	// and every task with it.
 	r.saveCPUTime()
 	r.finish(status, initErr)
-	r.release()
+	r.release(status)
 }
 
 // finish records the end of the run in the container's state and events.
 func (r *run) finish(status initproc.Status, initErr error) {
 	c := r.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	st := r.exitState(status, initErr, c.reason)
 	if st.Reason == ReasonKill && c.killSignal != syscall.SIGKILL && st.Signal != c.killSignal {
 		st.Reason = "" // the signal from kill did not end the command
@@ -342,19 +210,29 @@ func (r *run) finish(status initproc.Status, initErr error) {
 	st.Started = c.state.Started
 	st.Exited = time.Now()
 	c.state = st
-	c.persistLocked()
-	close(c.exited)
 	fields := []string{"code=" + strconv.Itoa(st.Code)}
 	fields = append(fields, st.exitFields()...)
 	c.emit("exited", fields...)
+	// Waiters take the state from r.result, without c.mu, so they need
+	// not wait for the record to be written.
+	r.result = st
+	close(c.exited)
+	c.persistLocked()
+	c.mu.Unlock()
 	c.sup.log.Info("container exited", "container", c.name, "state", st.String())
 }
 
-// release stops the memory accounting of a finished run and removes its
-// cgroups, then closes released.
-func (r *run) release() {
+// release reaps an init that reported it was alone, stops the memory
+// accounting of the finished run and removes its cgroups, then closes
+// released.
+func (r *run) release(status initproc.Status) {
+	defer r.c.sup.runs.Done()
 	defer close(r.released)
+	defer r.c.sup.prestart.refill()
 	begin := time.Now()
+	if status.Alone {
+		r.cmd.Wait()
+	}
 	r.unwatchMemory()
 	if err := r.cg.destroy(); err != nil {
 		r.c.sup.log.Error("remove cgroup", "container", r.c.name, "err", err)
@@ -397,17 +275,17 @@ func killedBySIGKILL(status initproc.Status, initErr error) bool {
 }
 
 // readReports reads the init's reports until it closes the pipe, marks
-// it ready and joined, and keeps the last report.
+// it ready, and keeps the last report.
 func (r *run) readReports() {
 	defer close(r.reports)
 	defer r.statusR.Close()
 	readyOnce := sync.OnceFunc(func() { close(r.ready) })
 	defer readyOnce()
-	joinedOnce := sync.OnceFunc(func() { close(r.joined) })
-	defer joinedOnce()
-	rd := bufio.NewReader(r.statusR)
+	if r.sawReady {
+		readyOnce() // a prestarted init, whose report the pool read
+	}
 	for {
-		line, err := rd.ReadString('\n')
+		line, err := r.status.ReadString('\n')
 		if errors.Is(err, io.EOF) && line == "" {
 			return
 		}
@@ -423,8 +301,6 @@ func (r *run) readReports() {
 		switch {
 		case st.Ready:
 			readyOnce()
-		case st.Joined:
-			joinedOnce()
 		default:
 			r.final = st
 		}

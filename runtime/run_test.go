@@ -164,6 +164,10 @@ func TestRestoreAfterCrash(t *testing.T) {
 		return err != nil
 	})
 	waitExit(t, c) // the first supervisor saw its init die
+	// The first supervisor writes its record after it releases the
+	// waiters, under the container's lock, which State takes: the state
+	// directory does not change after this while the test removes it.
+	c.State()
 }
 
 func newSupervisorAt(t *testing.T, cfg runtime.Config) *runtime.Supervisor {

@@ -9,7 +9,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"ctlfs/monitor"
 )
@@ -34,6 +37,10 @@ type Config struct {
 	// ctlfs-init beside the running executable, or, where there is none,
 	// the running executable itself with InitArg.
 	InitPath string
+	// Prestart is the number of inits kept started ahead of time for
+	// containers with a network namespace of their own (see
+	// prestartPool). Zero starts every init when its container starts.
+	Prestart int
 	// Monitor accounts the containers' memory and reports limit
 	// crossings; the supervisor closes it at Shutdown. Nil means a /proc
 	// poller at the monitor package's default interval.
@@ -55,9 +62,22 @@ type Supervisor struct {
 	events *Journal
 	cgroup *cgroupRoot
 	mon    monitor.Monitor
+	// prestart keeps inits ready for the next containers.
+	prestart *prestartPool
 
 	mu         sync.Mutex
 	containers map[string]*Container // guarded by mu
+
+	// hugePagesOff is set when the process had transparent huge pages
+	// disabled before New disabled them, and so the commands keep them
+	// disabled.
+	hugePagesOff bool
+	// stopping is set when Shutdown begins; no run starts after that.
+	stopping atomic.Bool
+	// runs counts the runs whose cgroups are not released yet. A run is
+	// added under its container's lock, which Shutdown takes to stop it
+	// before it waits for runs.
+	runs sync.WaitGroup
 
 	// cgroupMu is taken while a container's lock is held, so it must
 	// never be held while taking mu or a container's lock.
@@ -90,14 +110,19 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	cfg.InitPath = findInit(cfg.InitPath)
 	log.Info("container init", "path", cfg.InitPath)
+	thpOff, err := disableHugePages()
+	if err != nil {
+		log.Warn("disable transparent huge pages for the inits", "err", err)
+	}
 	s := &Supervisor{
-		cfg:         cfg,
-		log:         log,
-		events:      new(Journal),
-		mon:         cfg.Monitor,
-		containers:  make(map[string]*Container),
-		byCgroup:    make(map[uint64]*Container),
-		shutdownReq: make(chan struct{}),
+		cfg:          cfg,
+		hugePagesOff: thpOff,
+		log:          log,
+		events:       new(Journal),
+		mon:          cfg.Monitor,
+		containers:   make(map[string]*Container),
+		byCgroup:     make(map[uint64]*Container),
+		shutdownReq:  make(chan struct{}),
 	}
 	if s.mon == nil {
 		s.mon = monitor.NewProc(0)
@@ -112,6 +137,7 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	s.cgroup = cg
+	s.prestart = newPrestartPool(s, cfg.Prestart)
 	go s.watchMemoryEvents()
 	return s, nil
 }
@@ -119,6 +145,24 @@ func New(cfg Config) (*Supervisor, error) {
 // InstalledInit is where make install put ctlfs-init; the install
 // target sets it with the linker's -X flag.
 var InstalledInit string
+
+// disableHugePages turns transparent huge pages off for this process and
+// reports whether they were off already. The setting passes to each
+// init through fork and exec. Without it, the first allocation of the
+// init's Go runtime faults in a whole 2 MiB page where the host's THP
+// mode is always: zeroing it costs time at every start, and the page
+// counts against the container's memory. The init turns the setting back
+// to what it was for the command.
+func disableHugePages() (bool, error) {
+	was, err := unix.PrctlRetInt(unix.PR_GET_THP_DISABLE, 0, 0, 0, 0)
+	if err != nil {
+		return false, fmt.Errorf("read the THP setting: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+		return was == 1, fmt.Errorf("disable THP: %w", err)
+	}
+	return was == 1, nil
+}
 
 // findInit returns the init program to start: path when set, else
 // ctlfs-init beside the executable (as make builds it), else
@@ -160,6 +204,11 @@ func (s *Supervisor) Create(name string) (*Container, error) {
 	if _, ok := s.containers[name]; ok {
 		return nil, fmt.Errorf("container %q: %w", name, ErrExist)
 	}
+	// The layer is made now rather than at the first start, which then
+	// finds it.
+	if _, err := prepareLayer(s.cfg.StateDir, name); err != nil {
+		return nil, err
+	}
 	c, err := newContainer(s, name)
 	if err != nil {
 		return nil, err
@@ -170,6 +219,7 @@ func (s *Supervisor) Create(name string) (*Container, error) {
 	c.mu.Unlock()
 	c.emit("created")
 	s.log.Info("container created", "container", name)
+	s.prestart.refill()
 	return c, nil
 }
 
@@ -177,16 +227,20 @@ func (s *Supervisor) Create(name string) (*Container, error) {
 // It fails with ErrBusy while the container runs and ErrNotFound when there
 // is no such container.
 func (s *Supervisor) Remove(name string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.containers[name]
+	c, ok := s.Lookup(name)
 	if !ok {
 		return fmt.Errorf("container %q: %w", name, ErrNotFound)
 	}
+	// The container's files are removed without the supervisor's lock,
+	// which every lookup takes. The name stays taken until they are gone.
 	if err := c.remove(); err != nil {
 		return err
 	}
-	delete(s.containers, name)
+	s.mu.Lock()
+	if s.containers[name] == c {
+		delete(s.containers, name)
+	}
+	s.mu.Unlock()
 	s.log.Info("container removed", "container", name)
 	return nil
 }
@@ -258,9 +312,11 @@ func (s *Supervisor) ShutdownRequested() <-chan struct{} { return s.shutdownReq 
 // grace time), waits for each to exit with its log flushed, and releases
 // their cgroups. Later calls to Create fail with ErrClosed.
 func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.prestart.close()
 	list := s.Containers()
 	for _, c := range list {
 		if err := c.stop(s.cfg.Grace, ReasonShutdown); err != nil && !isNotRunning(err) {
@@ -273,6 +329,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		}
 		c.release()
 	}
+	s.runs.Wait() // those of removed containers too
 	s.cgroup.close()
 	if err := s.mon.Close(); err != nil {
 		s.log.Error("close memory monitor", "err", err)

@@ -72,19 +72,7 @@ func TestConcurrentShells(t *testing.T) {
 	if ls := s.mustSh("ls"); ls != rootListing {
 		t.Errorf("containers left: %q", ls)
 	}
-	if entries, _ := os.ReadDir(s.cgroupDir()); countDirs(entries) > 0 {
-		t.Errorf("cgroups left: %v", entries)
-	}
-}
-
-func countDirs(entries []os.DirEntry) int {
-	n := 0
-	for _, e := range entries {
-		if e.IsDir() {
-			n++
-		}
-	}
-	return n
+	waitFor(t, "the cgroups to go", func() bool { return len(s.cgroupsLeft()) == 0 })
 }
 
 // writeValue writes one value to a file of the tree, as echo does.

@@ -252,6 +252,52 @@ func (s *server) cgroupDir() string {
 	return filepath.Join(cgroup2Mount(s.t), "ctlfs", hex.EncodeToString(sum[:6]))
 }
 
+// prestartSize is the number of inits that ctlfs serve keeps started
+// ahead of time by default (--prestart).
+const prestartSize = 2
+
+// cgroupsLeft returns the directories in the server's cgroup v2 directory
+// that belong to no waiting init. The inits that the server keeps started
+// ahead of time have cgroups named .prestart-N, each with the init in it,
+// and there are at most prestartSize of them.
+func (s *server) cgroupsLeft() []string {
+	entries, _ := os.ReadDir(s.cgroupDir())
+	var left, waiting []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		procs, _ := os.ReadFile(filepath.Join(s.cgroupDir(), e.Name(), "cgroup.procs"))
+		if strings.HasPrefix(e.Name(), ".prestart-") && len(procs) > 0 {
+			waiting = append(waiting, e.Name())
+			continue
+		}
+		left = append(left, e.Name())
+	}
+	if len(waiting) > prestartSize {
+		left = append(left, waiting...)
+	}
+	return left
+}
+
+// waitPrestarted has the server start its inits ahead of time, which it
+// does once a container is created, and waits until it keeps
+// prestartSize of them ready.
+func (s *server) waitPrestarted() {
+	s.t.Helper()
+	s.mustSh("mkdir warm-up && rmdir warm-up")
+	waitFor(s.t, "the inits started ahead of time", func() bool {
+		n := 0
+		entries, _ := os.ReadDir(s.cgroupDir())
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".prestart-") {
+				n++
+			}
+		}
+		return n == prestartSize && len(s.cgroupsLeft()) == 0
+	})
+}
+
 func cgroup2Mount(t testing.TB) string {
 	data, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(data), "\n") {

@@ -255,6 +255,8 @@ func TestManyContainersNoLeaks(t *testing.T) {
 	}
 	s := startServer(t)
 	pid := s.cmd.Process.Pid
+	// Each waiting init holds descriptors of the server.
+	s.waitPrestarted()
 	fdsBefore := countEntries(t, fmt.Sprintf("/proc/%d/fd", pid))
 	mountsBefore := serverMounts(t, s)
 	var wg sync.WaitGroup
@@ -288,12 +290,7 @@ func TestManyContainersNoLeaks(t *testing.T) {
 	if z := zombieChildren(t, pid); len(z) > 0 {
 		t.Errorf("zombie children of the supervisor: %v", z)
 	}
-	entries, _ := os.ReadDir(s.cgroupDir())
-	for _, e := range entries {
-		if e.IsDir() {
-			t.Errorf("cgroup left: %s", e.Name())
-		}
-	}
+	waitFor(t, "the cgroups to go", func() bool { return len(s.cgroupsLeft()) == 0 })
 	mon := s.read("monitor")
 	if !strings.Contains(mon, "watching 0 cgroups") ||
 		strings.HasPrefix(mon, "ebpf") && !strings.Contains(mon, " 0 slot entries, 0 address spaces") {

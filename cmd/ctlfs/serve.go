@@ -35,6 +35,7 @@ type serveConfig struct {
 	poll     time.Duration
 	logMax   string
 	cgroup   string
+	prestart int
 	debug    bool
 }
 
@@ -95,6 +96,10 @@ func addServeFlags(flags *pflag.FlagSet) *serveConfig {
 		"cgroup v2 directory, relative to the cgroup v2 mount, below which the\n"+
 			"supervisor puts the containers' cgroups; self for the cgroup it runs\n"+
 			"in, delegated to it by systemd (Delegate=yes)")
+	flags.IntVar(&cfg.prestart, "prestart", 2,
+		"number of container inits kept started ahead of time, each in new\n"+
+			"namespaces, for containers whose net is none; 0 starts every\n"+
+			"init when its cmd is written")
 	flags.BoolVar(&cfg.debug, "debug", false,
 		"log at debug level, including every FUSE request")
 	return cfg
@@ -127,6 +132,9 @@ func (cfg *serveConfig) complete() error {
 	}
 	if cfg.poll <= 0 {
 		return fmt.Errorf("invalid --poll %s, expected a positive duration", cfg.poll)
+	}
+	if cfg.prestart < 0 {
+		return fmt.Errorf("invalid --prestart %d, expected 0 or more", cfg.prestart)
 	}
 	if cfg.grace <= 0 {
 		return fmt.Errorf("invalid --grace %s, expected a positive duration", cfg.grace)
@@ -202,6 +210,7 @@ func newSupervisor(cfg serveConfig, log *slog.Logger) (*runtime.Supervisor, erro
 		DefaultRootfs: cfg.rootfs,
 		Grace:         cfg.grace,
 		LogMax:        logMaxConfig(logMax),
+		Prestart:      cfg.prestart,
 		Monitor:       mon,
 		CgroupParent:  cgroupParentConfig(cfg.cgroup),
 		Logger:        log,

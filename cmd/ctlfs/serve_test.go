@@ -19,14 +19,14 @@ func TestParseServeFlags(t *testing.T) {
 			want: serveConfig{
 				mount: "/mnt/ctl", stateDir: "/var/lib/ctlfs",
 				rootfs: "/var/lib/ctlfs/rootfs", grace: 10 * time.Second, monitor: "auto",
-				poll: 10 * time.Millisecond, logMax: "64M", cgroup: "ctlfs",
+				poll: 10 * time.Millisecond, logMax: "64M", cgroup: "ctlfs", prestart: 2,
 			},
 		},
 		{
 			name: "every option",
 			args: []string{"--mount", "/m", "--state-dir", "/s", "--rootfs", "/r",
 				"--grace", "1.5s", "--monitor", "proc", "--poll", "100ms",
-				"--log-max", "1G", "--cgroup-parent", "self", "--debug"},
+				"--log-max", "1G", "--cgroup-parent", "self", "--prestart", "0", "--debug"},
 			want: serveConfig{
 				mount: "/m", stateDir: "/s", rootfs: "/r",
 				grace: 1500 * time.Millisecond, monitor: "proc", debug: true,
@@ -39,7 +39,7 @@ func TestParseServeFlags(t *testing.T) {
 			want: serveConfig{
 				mount: "/mnt/ctl", stateDir: "/s", rootfs: "/s/rootfs",
 				grace: 10 * time.Second, monitor: "auto",
-				poll: 10 * time.Millisecond, logMax: "64M", cgroup: "ctlfs",
+				poll: 10 * time.Millisecond, logMax: "64M", cgroup: "ctlfs", prestart: 2,
 			},
 		},
 	}
@@ -93,6 +93,7 @@ func TestParseServeFlagsInvalid(t *testing.T) {
 		{"unknown monitor", []string{"--monitor", "kprobe"}},
 		{"zero grace", []string{"--grace", "0s"}},
 		{"grace without unit", []string{"--grace", "5"}},
+		{"negative prestart", []string{"--prestart", "-1"}},
 		{"unknown flag", []string{"--color"}},
 		{"extra argument", []string{"now"}},
 	}

@@ -1,6 +1,7 @@
 package initproc
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,14 @@ func Run() {
 	// then exits with status 2. Signals that arrive before the command
 	// starts wait in the channel and are forwarded to it.
 	signal.Notify(forwarded, forwardedSignals()...)
+	if err := joinCgroup(); err != nil {
+		initFail(127, "%v", err)
+	}
+	// Nothing mounted from here on may propagate back to the host. This
+	// needs no configuration, so it is done before it arrives.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		initFail(127, "make / private: %v", err)
+	}
 	reportStatus(Status{Ready: true})
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&initName[0])), 0, 0, 0)
 	cfg, err := readInitConfig()
@@ -41,11 +50,10 @@ func Run() {
 		initFail(127, "read configuration: %v", err)
 	}
 	go watchSupervisor(cfg.LogName)
-	if err := joinCgroups(cfg.Cgroups); err != nil {
+	if err := setupRoot(cfg); err != nil {
 		initFail(127, "%v", err)
 	}
-	reportStatus(Status{Joined: true})
-	if err := setupRoot(cfg); err != nil {
+	if err := awaitStart(); err != nil {
 		initFail(127, "%v", err)
 	}
 	pid, code, err := startCommand(cfg)
@@ -74,14 +82,24 @@ const initName0 = "ctlfs-init"
 // initName is the init's command name in ps, NUL-terminated.
 var initName = []byte("ctlfs-init\x00")
 
-func readInitConfig() (*Config, error) {
-	f := os.NewFile(ConfigFD, "config")
-	defer f.Close()
-	data, err := io.ReadAll(f)
-	if err != nil {
-		return nil, err
+// configPipe reads the pipe from the supervisor: the configuration, then
+// end of file once the command may start.
+var configPipe = bufio.NewReader(os.NewFile(ConfigFD, "config"))
+
+func readInitConfig() (*Config, error) { return ReadConfig(configPipe) }
+
+// awaitStart waits for the end of the configuration pipe. The supervisor
+// closes it once the init is in the container's cgroups and the memory
+// monitor accounts it, which it does while the init builds the root.
+func awaitStart() error {
+	_, err := configPipe.ReadByte()
+	switch {
+	case err == nil:
+		return errors.New("read configuration: unexpected data after the end field")
+	case err != io.EOF:
+		return fmt.Errorf("read configuration: %w", err)
 	}
-	return UnmarshalConfig(data)
+	return nil
 }
 
 // watchSupervisor exits the init, and so kills the container, when the
@@ -136,15 +154,25 @@ func saveLog(logName string) {
 	}
 }
 
-// joinCgroups moves the calling thread into each cgroup v1 directory whose
-// tasks file is listed. The command, which this thread forks, and all its
-// descendants start in them. A thread that moves itself does not make the
-// kernel wait for an RCU grace period, as moving a whole process does.
-func joinCgroups(tasks []string) error {
-	for _, path := range tasks {
-		if err := os.WriteFile(path, []byte("0"), 0); err != nil {
-			return fmt.Errorf("join cgroup: %w", err)
-		}
+// joinCgroup moves the calling thread into the cgroup v1 directory whose
+// tasks file descriptor TasksEnv names, if it is set. The command, which
+// this thread forks, and all its descendants start there. A thread that
+// moves itself does not make the kernel wait for an RCU grace period, as
+// moving a whole process does (cgroup_procs_write_start in
+// kernel/cgroup/cgroup.c).
+func joinCgroup() error {
+	value := os.Getenv(TasksEnv)
+	if value == "" {
+		return nil
+	}
+	fd, err := strconv.Atoi(value)
+	if err != nil {
+		return fmt.Errorf("invalid %s %q", TasksEnv, value)
+	}
+	_, err = unix.Write(fd, []byte("0"))
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("join pids cgroup: %w", err)
 	}
 	return nil
 }
@@ -169,10 +197,6 @@ func reportStatus(st Status) {
 func setupRoot(cfg *Config) error {
 	if err := unix.Sethostname([]byte(cfg.Name)); err != nil {
 		return fmt.Errorf("set hostname: %w", err)
-	}
-	// Nothing mounted from here on may propagate back to the host.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make / private: %w", err)
 	}
 	root, err := mountRoot(cfg)
 	if err != nil {
@@ -289,12 +313,18 @@ func startCommand(cfg *Config) (int, int, error) {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 0, 127, fmt.Errorf("mark descriptors close-on-exec: %w", err)
 	}
+	// The command's address space takes the setting of transparent huge
+	// pages from this one at exec, and it gets the host's default.
+	if !cfg.HugePagesOff {
+		unix.Prctl(unix.PR_SET_THP_DISABLE, 0, 0, 0, 0)
+	}
 	pid, err := syscall.ForkExec(cfg.Path, cfg.Argv, &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   cfg.Env,
 		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
+	unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0)
 	if err != nil {
 		code := 126
 		if errors.Is(err, syscall.ENOENT) {
@@ -340,7 +370,7 @@ func forwardSignals(cmdPid int) {
 func reapUntil(cmdPid int) {
 	for {
 		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, 0, nil)
+		pid, err := syscall.Wait4(-1, &ws, unix.WALL, nil)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -353,8 +383,36 @@ func reapUntil(cmdPid int) {
 		if supervisorGone.Load() {
 			select {} // watchSupervisor saves the log and exits
 		}
-		reportStatus(Status{WaitStatus: &ws})
+		alone := reapRest()
+		reportStatus(Status{WaitStatus: &ws, Alone: alone})
+		if alone {
+			// The supervisor need not wait for this process to exit, which
+			// takes until each of its threads has run once more: the end
+			// of file of the output and the status pipe shows that the
+			// container has finished.
+			unix.Close(1)
+			unix.Close(2)
+			statusPipe.Close()
+		}
 		os.Exit(0)
+	}
+}
+
+// reapRest reaps the children that have exited and reports whether none
+// is left. Every process of the PID namespace descends from the init, and
+// one whose parent died becomes its child, so with no child the init is
+// the only process of the container.
+func reapRest() bool {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, unix.WALL|unix.WNOHANG, nil)
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.ECHILD:
+			return true
+		case err != nil || pid == 0:
+			return false
+		}
 	}
 }
 

@@ -6,8 +6,10 @@
 package initproc
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,7 +22,9 @@ const Arg = "__ctlfs_init"
 
 // Descriptors the init inherits besides 0-2.
 const (
-	ConfigFD = 3 // read end: the Config (see MarshalConfig), then end of file
+	// ConfigFD is a read end: the Config (see MarshalConfig), then end
+	// of file once the init may start the command.
+	ConfigFD = 3
 	StatusFD = 4 // write end: Status lines (see Status.Line), the last one final
 	DeathFD  = 5 // read end: end of file means the supervisor died
 	// LogPipeFD is a second read end of the pipe that carries the
@@ -30,6 +34,15 @@ const (
 	LogPipeFD = 6
 	LogDirFD  = 7
 )
+
+// TasksEnv is the environment variable that contains the number of the
+// descriptor of the tasks file of the container's cgroup v1 pids
+// directory, where there is one. The init's main thread writes 0 to it to
+// join that directory before it reports ready, and so before the command
+// starts. The variable shows whether the descriptor was passed, because
+// the Go runtime may open files at start, which take the lowest free
+// numbers.
+const TasksEnv = "CTLFS_TASKS_FD"
 
 // Config describes a container to its init.
 type Config struct {
@@ -46,38 +59,41 @@ type Config struct {
 	// Autogroup makes the init set the nice of the command's autogroup,
 	// because the container has no cpu cgroup to carry its weight.
 	Autogroup bool
-	// Cgroups are the tasks files of the container's cgroup v1
-	// directories, host paths. The init's thread, which starts the
-	// command, writes 0 to each to join it before the command starts.
-	Cgroups []string
+	// HugePagesOff keeps transparent huge pages off for the command. The
+	// init inherits them off from the supervisor and otherwise turns them
+	// on again for the command.
+	HugePagesOff bool
 }
 
 // Status is a report of the init: first Ready, once it catches
-// signals, then Joined, then the end of the command.
+// signals, then the end of the command.
 type Status struct {
-	// Ready reports that the init now catches signals. Before, a signal from the
-	// supervisor other than SIGKILL would be lost: the kernel drops it for
-	// a PID namespace's init that has no handler for it.
+	// Ready reports that the init now catches signals and is in its
+	// cgroups. Before, a signal from the supervisor other than SIGKILL
+	// would be lost: the kernel drops it for a PID namespace's init that
+	// has no handler for it.
 	Ready bool
-	// Joined reports that the init's thread joined the cgroups of
-	// Config.Cgroups.
-	Joined bool
 	// WaitStatus is the command's raw wait status, when it ran.
 	WaitStatus *syscall.WaitStatus
+	// Alone, with WaitStatus, reports that no other process of the
+	// container is left. The init has then closed its output and the
+	// status pipe, and it exits without any other work.
+	Alone bool
 	// Error is the reason the command could not start; Code is then the exit
 	// code to report (126 or 127).
 	Error string
 	Code  int
 }
 
-// Line returns the status as one line of text: "ready", "joined",
-// "exited STATUS" with the raw wait status, or "failed CODE REASON".
+// Line returns the status as one line of text: "ready", "exited STATUS"
+// with the raw wait status, followed by " alone" when Alone is set, or
+// "failed CODE REASON".
 func (s Status) Line() string {
 	switch {
 	case s.Ready:
 		return "ready\n"
-	case s.Joined:
-		return "joined\n"
+	case s.WaitStatus != nil && s.Alone:
+		return "exited " + strconv.FormatUint(uint64(*s.WaitStatus), 10) + " alone\n"
 	case s.WaitStatus != nil:
 		return "exited " + strconv.FormatUint(uint64(*s.WaitStatus), 10) + "\n"
 	}
@@ -97,15 +113,14 @@ func ParseStatus(line string) (Status, error) {
 	switch word {
 	case "ready":
 		return Status{Ready: true}, nil
-	case "joined":
-		return Status{Joined: true}, nil
 	case "exited":
-		n, err := strconv.ParseUint(rest, 10, 32)
-		if err != nil {
+		code, flag, _ := strings.Cut(rest, " ")
+		n, err := strconv.ParseUint(code, 10, 32)
+		if err != nil || flag != "" && flag != "alone" {
 			return Status{}, errors.New("invalid init status " + strconv.Quote(line))
 		}
 		ws := syscall.WaitStatus(n)
-		return Status{WaitStatus: &ws}, nil
+		return Status{WaitStatus: &ws, Alone: flag == "alone"}, nil
 	case "failed":
 		code, reason, _ := strings.Cut(rest, " ")
 		n, err := strconv.Atoi(code)
@@ -120,7 +135,8 @@ func ParseStatus(line string) (Status, error) {
 // MarshalConfig encodes cfg for the init. Each field is its key, the
 // length of its value in decimal, the value and a newline, with a space
 // after the key and after the length, so a value may hold any byte. The
-// fields of a list repeat its key, in order.
+// fields of a list repeat its key, in order, and a field "end" with an
+// empty value ends the configuration.
 func MarshalConfig(cfg *Config) []byte {
 	var b bytes.Buffer
 	field := func(key, value string) {
@@ -144,22 +160,24 @@ func MarshalConfig(cfg *Config) []byte {
 	field("nice", strconv.Itoa(cfg.Nice))
 	field("log", cfg.LogName)
 	field("autogroup", strconv.FormatBool(cfg.Autogroup))
-	for _, t := range cfg.Cgroups {
-		field("cgroup", t)
-	}
+	field("hugepagesoff", strconv.FormatBool(cfg.HugePagesOff))
+	field("end", "")
 	return b.Bytes()
 }
 
-// UnmarshalConfig decodes what MarshalConfig encoded.
-func UnmarshalConfig(data []byte) (*Config, error) {
+// ReadConfig reads a configuration that MarshalConfig encoded, up to its
+// end field, from r.
+func ReadConfig(r *bufio.Reader) (*Config, error) {
 	cfg := new(Config)
 	var layer Layer
-	for len(data) > 0 {
-		key, value, rest, err := nextField(data)
+	for {
+		key, value, err := readField(r)
 		if err != nil {
 			return nil, err
 		}
-		data = rest
+		if key == "end" {
+			break
+		}
 		if err := cfg.set(key, value, &layer); err != nil {
 			return nil, err
 		}
@@ -168,22 +186,38 @@ func UnmarshalConfig(data []byte) (*Config, error) {
 		cfg.Layer = &layer
 	}
 	if cfg.Path == "" {
-		// The supervisor closed the pipe without writing, or died.
 		return nil, errors.New("configuration has no program path")
 	}
 	return cfg, nil
 }
 
-// nextField splits the first field off data.
-func nextField(data []byte) (key, value string, rest []byte, err error) {
-	k, after, ok := bytes.Cut(data, []byte(" "))
-	size, after2, ok2 := bytes.Cut(after, []byte(" "))
-	n, nerr := strconv.Atoi(string(size))
-	if !ok || !ok2 || nerr != nil || n < 0 || n >= len(after2) || after2[n] != '\n' {
-		return "", "", nil, errors.New("invalid configuration field " + strconv.Quote(string(k)))
+// readField reads one field from r. The data ends before the first byte
+// of a field when the supervisor closed the pipe without writing or died,
+// and the error reports that.
+func readField(r *bufio.Reader) (key, value string, err error) {
+	key, err = r.ReadString(' ')
+	if err == io.EOF && key == "" {
+		return "", "", errors.New("configuration ends before its end field")
 	}
-	return string(k), string(after2[:n]), after2[n+1:], nil
+	size, err2 := r.ReadString(' ')
+	if err != nil || err2 != nil {
+		return "", "", errors.New("invalid configuration field " + strconv.Quote(key))
+	}
+	key = strings.TrimSuffix(key, " ")
+	n, err := strconv.Atoi(strings.TrimSuffix(size, " "))
+	if err != nil || n < 0 || n > maxField {
+		return "", "", errors.New("invalid length of configuration field " + strconv.Quote(key))
+	}
+	data := make([]byte, n+1)
+	if _, err := io.ReadFull(r, data); err != nil || data[n] != '\n' {
+		return "", "", errors.New("invalid configuration field " + strconv.Quote(key))
+	}
+	return key, string(data[:n]), nil
 }
+
+// maxField is the longest value a configuration field may have. Values
+// come from writes to the tree, which the supervisor caps far below.
+const maxField = 1 << 20
 
 func (cfg *Config) set(key, value string, layer *Layer) error {
 	var err error
@@ -212,8 +246,8 @@ func (cfg *Config) set(key, value string, layer *Layer) error {
 		cfg.LogName = value
 	case "autogroup":
 		cfg.Autogroup, err = strconv.ParseBool(value)
-	case "cgroup":
-		cfg.Cgroups = append(cfg.Cgroups, value)
+	case "hugepagesoff":
+		cfg.HugePagesOff, err = strconv.ParseBool(value)
 	default:
 		return errors.New("unknown configuration field " + strconv.Quote(key))
 	}

@@ -1,6 +1,9 @@
 package initproc
 
 import (
+	"bufio"
+	"bytes"
+	"io"
 	"reflect"
 	"strings"
 	"syscall"
@@ -18,7 +21,7 @@ func TestConfigRoundTrip(t *testing.T) {
 			Layer:  &Layer{Upper: "/s/l/u", Work: "/s/l/w", Merged: "/s/l/m"},
 			NewNet: true, Path: "/bin/sh", Argv: []string{"sh", "-c", "echo hi"},
 			Env: []string{"PATH=/bin", "HOME=/root"}, Nice: -5, LogName: "web-1.log",
-			Autogroup: true, Cgroups: []string{"/sys/fs/cgroup/pids/x/tasks", "/sys/fs/cgroup/cpu/x/tasks"},
+			Autogroup: true, HugePagesOff: true,
 		}},
 		{"separators in values", Config{
 			Name: "b", Rootfs: "/r", Path: "/p",
@@ -28,9 +31,14 @@ func TestConfigRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := UnmarshalConfig(MarshalConfig(&tt.cfg))
+			data := append(MarshalConfig(&tt.cfg), "trailing"...)
+			r := bufio.NewReader(bytes.NewReader(data))
+			got, err := ReadConfig(r)
 			if err != nil {
-				t.Fatalf("UnmarshalConfig: %v", err)
+				t.Fatalf("ReadConfig: %v", err)
+			}
+			if rest, _ := io.ReadAll(r); string(rest) != "trailing" {
+				t.Errorf("ReadConfig left %q, want the bytes after the end field", rest)
 			}
 			if !reflect.DeepEqual(*got, tt.cfg) {
 				t.Errorf("round trip = %+v, want %+v", *got, tt.cfg)
@@ -39,22 +47,25 @@ func TestConfigRoundTrip(t *testing.T) {
 	}
 }
 
-func TestUnmarshalConfigRejects(t *testing.T) {
+func TestReadConfigRejects(t *testing.T) {
 	tests := []struct{ name, data string }{
 		{"empty", ""},
-		{"no path", "name 1 a\n"},
-		{"missing length", "path a\n"},
+		{"no end", "path 1 p\n"},
+		{"no path", "name 1 a\nend 0 \n"},
+		{"missing length", "path a\nend 0 \n"},
 		{"short value", "name 5 abc\n"},
-		{"no newline after value", "name 3 abcd"},
-		{"negative length", "name -1 \n"},
-		{"unknown key", "path 1 p\ncolour 3 red\n"},
-		{"bad number", "path 1 p\nnice 3 ten\n"},
-		{"bad bool", "path 1 p\nnewnet 3 yes\n"},
+		{"no newline after value", "name 3 abcdend 0 \n"},
+		{"negative length", "name -1 \nend 0 \n"},
+		{"huge length", "name 99999999999 x\n"},
+		{"unknown key", "path 1 p\ncolour 3 red\nend 0 \n"},
+		{"bad number", "path 1 p\nnice 3 ten\nend 0 \n"},
+		{"bad bool", "path 1 p\nnewnet 3 yes\nend 0 \n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if cfg, err := UnmarshalConfig([]byte(tt.data)); err == nil {
-				t.Errorf("UnmarshalConfig(%q) = %+v, want an error", tt.data, cfg)
+			cfg, err := ReadConfig(bufio.NewReader(strings.NewReader(tt.data)))
+			if err == nil {
+				t.Errorf("ReadConfig(%q) = %+v, want an error", tt.data, cfg)
 			}
 		})
 	}
@@ -68,8 +79,8 @@ func TestStatusLine(t *testing.T) {
 		line string
 	}{
 		{"ready", Status{Ready: true}, "ready\n"},
-		{"joined", Status{Joined: true}, "joined\n"},
 		{"exited", Status{WaitStatus: &ws}, "exited 137\n"},
+		{"exited alone", Status{WaitStatus: &ws, Alone: true}, "exited 137 alone\n"},
 		{"failed", Status{Error: "exec /x: no such file", Code: 127}, "failed 127 exec /x: no such file\n"},
 	}
 	for _, tt := range tests {
@@ -97,7 +108,8 @@ func TestStatusLineOneLine(t *testing.T) {
 }
 
 func TestParseStatusRejects(t *testing.T) {
-	for _, line := range []string{"", "readyish\n", "exited\n", "exited -1\n", "failed x y\n", "done 0\n"} {
+	for _, line := range []string{"", "readyish\n", "exited\n", "exited -1\n", "exited 0 lonely\n",
+		"failed x y\n", "done 0\n"} {
 		if st, err := ParseStatus(line); err == nil {
 			t.Errorf("ParseStatus(%q) = %+v, want an error", line, st)
 		}

@@ -1,0 +1,222 @@
+package runtime
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"ctlfs/runtime/initproc"
+)
+
+// initProc is a started init that waits for its configuration: its
+// process, its cgroup and the supervisor's ends of the pipes to it.
+type initProc struct {
+	cmd *exec.Cmd
+	pid int
+	cg  *cgroup
+
+	configW *os.File      // the configuration, then end of file
+	statusR *os.File      // the init's reports
+	status  *bufio.Reader // reads statusR
+	deathW  *os.File      // held open while the supervisor lives
+	logR    *os.File      // the container's output
+	// sawReady is set once the init's ready report was read from status.
+	sawReady bool
+	// prestarted is set when the init was started before the container
+	// that took it (see prestartPool).
+	prestarted bool
+}
+
+// startInit starts an init in new PID, UTS, mount and IPC namespaces, and
+// a new network namespace when newNet is set, inside the v2 cgroup cg
+// from its first instruction. Its main thread joins the v1 pids cgroup
+// before it reports ready. The init then waits for its configuration.
+func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
+	tasks, err := cg.openTasks()
+	if err != nil {
+		return nil, err
+	}
+	p, err := newInitPipes(filepath.Join(s.cfg.StateDir, "logs"))
+	if err != nil {
+		closeFile(tasks)
+		return nil, err
+	}
+	defer p.closeChildEnds()
+	defer closeFile(tasks)
+
+	cmd := exec.Command(s.cfg.InitPath)
+	if s.cfg.InitPath == selfExe {
+		cmd.Args = append(cmd.Args, InitArg)
+	}
+	cmd.Args[0] = "ctlfs-init"
+	cmd.Stdin = p.devNull
+	cmd.Stdout, cmd.Stderr = p.logW, p.logW
+	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR, p.logRInit, p.logDir}
+	// One thread runs the init's work; more only cost start time and
+	// memory, which counts against the container.
+	cmd.Env = []string{"GOMAXPROCS=1"}
+	if tasks != nil {
+		fd := 3 + len(cmd.ExtraFiles)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, tasks)
+		cmd.Env = append(cmd.Env, initproc.TasksEnv+"="+strconv.Itoa(fd))
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  namespaceFlags(newNet),
+		Setsid:      true,
+		Pdeathsig:   syscall.SIGKILL,
+		UseCgroupFD: true,
+		CgroupFD:    cg.fd,
+	}
+	if err := cmd.Start(); err != nil {
+		p.closeParentEnds()
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	return &initProc{
+		cmd: cmd, pid: cmd.Process.Pid, cg: cg,
+		configW: p.configW, statusR: p.statusR, status: bufio.NewReader(p.statusR),
+		deathW: p.deathW, logR: p.logR,
+	}, nil
+}
+
+func closeFile(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
+}
+
+// discard ends an init that has not started a command, waits for it and
+// removes its cgroup.
+func (ip *initProc) discard() error {
+	ip.cg.kill()
+	for _, f := range []*os.File{ip.configW, ip.statusR, ip.deathW, ip.logR} {
+		f.Close()
+	}
+	ip.cmd.Wait()
+	return ip.cg.destroy()
+}
+
+// alive reports whether the init still waits: its status pipe has neither
+// data nor end of file to read.
+func (ip *initProc) alive() bool {
+	if ip.status.Buffered() > 0 {
+		return false
+	}
+	conn, err := ip.statusR.SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := -1
+	// Control, unlike Fd, leaves the pipe non-blocking for the poller.
+	conn.Control(func(fd uintptr) {
+		n, err = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+	})
+	return err == nil && n == 0
+}
+
+// readReady reads the init's first report, which it sends once it catches
+// signals.
+func (ip *initProc) readReady() error {
+	line, err := ip.status.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read init report: %w", err)
+	}
+	st, err := initproc.ParseStatus(line)
+	if err != nil {
+		return err
+	}
+	if !st.Ready {
+		return fmt.Errorf("init reported %q before it was ready", line)
+	}
+	ip.sawReady = true
+	return nil
+}
+
+// namespaceFlags returns the namespaces a container's init is cloned in.
+func namespaceFlags(newNet bool) uintptr {
+	flags := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWUTS | unix.CLONE_NEWNS | unix.CLONE_NEWIPC)
+	if newNet {
+		flags |= unix.CLONE_NEWNET
+	}
+	return flags
+}
+
+// initPipes are the descriptors between the supervisor and an init.
+type initPipes struct {
+	devNull    *os.File
+	logR, logW *os.File
+	// logRInit is the init's read end of the log pipe, a separate open
+	// file of it (see newInitPipes).
+	logRInit         *os.File
+	logDir           *os.File // STATE_DIR/logs, for the init to save the log
+	configR, configW *os.File
+	statusR, statusW *os.File
+	deathR, deathW   *os.File
+}
+
+func newInitPipes(logDir string) (*initPipes, error) {
+	p := new(initPipes)
+	var err error
+	if p.devNull, err = os.Open(os.DevNull); err != nil {
+		return nil, err
+	}
+	if p.logDir, err = os.Open(logDir); err != nil {
+		p.devNull.Close()
+		return nil, err
+	}
+	pairs := []struct{ r, w **os.File }{
+		{&p.logR, &p.logW}, {&p.configR, &p.configW},
+		{&p.statusR, &p.statusW}, {&p.deathR, &p.deathW},
+	}
+	for _, pair := range pairs {
+		if *pair.r, *pair.w, err = os.Pipe(); err != nil {
+			p.closeChildEnds()
+			p.closeParentEnds()
+			return nil, fmt.Errorf("create pipe: %w", err)
+		}
+	}
+	// os/exec puts every file it passes into blocking mode, a flag of
+	// the open file that descriptors from dup share. The supervisor's
+	// read end must stay non-blocking, or each container's log copy
+	// holds a thread blocked in read, so the init gets its own open file.
+	if p.logRInit, err = reopen(p.logR); err != nil {
+		p.closeChildEnds()
+		p.closeParentEnds()
+		return nil, fmt.Errorf("open log pipe: %w", err)
+	}
+	return p, nil
+}
+
+// reopen opens the file that f is open on again, through /proc, as a new
+// open file for reading. Unlike f.Fd, SyscallConn leaves f non-blocking.
+func reopen(f *os.File) (*os.File, error) {
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var path string
+	conn.Control(func(fd uintptr) { path = fmt.Sprintf("/proc/self/fd/%d", fd) })
+	return os.Open(path)
+}
+
+// closeChildEnds closes the supervisor's copies of the init's ends.
+func (p *initPipes) closeChildEnds() {
+	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.logRInit, p.configR, p.statusW, p.deathR} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (p *initPipes) closeParentEnds() {
+	for _, f := range []*os.File{p.logR, p.configW, p.statusR, p.deathW} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
