@@ -27,6 +27,9 @@ func (r *run) prepare() error {
 	if err := g.joinInit(r.pid); err != nil {
 		return err
 	}
+	if err := r.watchMemory(l); err != nil {
+		return err
+	}
 	if nice == 0 {
 		return nil
 	}
