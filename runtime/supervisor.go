@@ -142,8 +142,8 @@ func New(cfg Config) (*Supervisor, error) {
 	return s, nil
 }
 
-// InstalledInit is where make install put ctlfs-init; the install
-// target sets it with the linker's -X flag.
+// InstalledInit is the path of the ctlfs-init that make install put in
+// place. The install target sets it with the linker's -X flag.
 var InstalledInit string
 
 // disableHugePages turns transparent huge pages off for this process and

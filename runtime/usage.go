@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Usage is what a container has used and how often it has run, for
+// Usage is a container's CPU time, run count and limit crossings, for
 // status files and metrics.
 type Usage struct {
 	// CPU is the CPU time of every task of the current run, or of the

@@ -21,8 +21,8 @@ import (
 	"ctlfs/runtime"
 )
 
-// installedRootfs is where make install put the default rootfs; the
-// install target sets it with the linker's -X flag.
+// installedRootfs is the path of the default rootfs that make install
+// put in place. The install target sets it with the linker's -X flag.
 var installedRootfs string
 
 // serveConfig is the parsed command line of serve.
