@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestLogFileRotation(t *testing.T) {
@@ -65,5 +67,110 @@ func TestLogFileRotation(t *testing.T) {
 	}
 	if err := reopened.remove(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLogFileSplice moves a pipe's bytes into a log across a rotation
+// with spliceFrom, then checks the pipe's empty and closed states.
+func TestLogFileSplice(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "logs"), 0o700)
+	const max = 64 << 10
+	l, err := openLogFile(dir, "c", max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.remove()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 3<<10) // 48 KiB
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	fd := int(r.Fd())
+	if err := unix.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
+	var moved int64
+	for moved < int64(len(data)) {
+		n, err := l.spliceFrom(fd, 5000)
+		if err != nil {
+			t.Fatalf("splice after %d bytes: %v", moved, err)
+		}
+		if n == 0 || n > 5000 {
+			t.Fatalf("splice after %d bytes moved %d, want 1 to 5000", moved, n)
+		}
+		moved += n
+	}
+	if _, err := l.spliceFrom(fd, 5000); err != unix.EAGAIN {
+		t.Errorf("splice from the empty pipe: err = %v, want EAGAIN", err)
+	}
+	w.Close()
+	if n, err := l.spliceFrom(fd, 5000); n != 0 || err != nil {
+		t.Errorf("splice from the closed pipe = %d, %v; want 0, nil", n, err)
+	}
+
+	// 48 KiB with a cap of 64 KiB: the first file took 32 KiB, then it
+	// rotated, so the log keeps every byte in two files.
+	if l.Size() != int64(len(data)) || l.Start() != 0 {
+		t.Errorf("log holds %d..%d, want 0..%d", l.Start(), l.Size(), len(data))
+	}
+	got := make([]byte, len(data))
+	n, err := l.ReadAt(got, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[:n], data) {
+		t.Errorf("log differs from what the pipe held (%d of %d bytes read)", n, len(data))
+	}
+	for name, want := range map[string]int64{"c.log.1": max / 2, "c.log": int64(len(data)) - max/2} {
+		fi, err := os.Stat(filepath.Join(dir, "logs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != want {
+			t.Errorf("%s has %d bytes, want %d", name, fi.Size(), want)
+		}
+	}
+}
+
+// TestLogReadInto covers the read and write fallback of pumpLog for
+// file systems without splice writes.
+func TestLogReadInto(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "logs"), 0o700)
+	l, err := openLogFile(dir, "c", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.remove()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fd := int(r.Fd())
+	if err := unix.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("first\n"))
+	w.Write([]byte("second\n"))
+	if n, err := readInto(fd, l); n != 13 || err != nil {
+		t.Errorf("readInto = %d, %v; want 13, nil", n, err)
+	}
+	if _, err := readInto(fd, l); err != unix.EAGAIN {
+		t.Errorf("readInto from the empty pipe: err = %v, want EAGAIN", err)
+	}
+	w.Close()
+	if n, err := readInto(fd, l); n != 0 || err != nil {
+		t.Errorf("readInto from the closed pipe = %d, %v; want 0, nil", n, err)
+	}
+	got := make([]byte, 64)
+	n, _ := l.ReadAt(got, 0)
+	if string(got[:n]) != "first\nsecond\n" {
+		t.Errorf("log = %q, want %q", got[:n], "first\nsecond\n")
 	}
 }

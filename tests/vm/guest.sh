@@ -49,11 +49,7 @@ run() {
 # are skipped: they do not touch cgroups, and the emulated machine would
 # spend a minute and a half on them. -test.short skips the test that
 # starts 1,000 containers.
-# NOTE: TestCrashAndRestart is skipped too. It kills the supervisor and
-# expects every line of the container's output on disk. But a chunk that
-# the supervisor had read from the pipe and not yet appended to the log
-# is lost, and under emulation that happened in one run of three.
-SKIP='^(TestWorkloadsLogLive|TestLogExactBytes|TestCommandQuoting|TestRejectedWrites|TestTreeOperations|TestConcurrentMkdir|TestOtherUserLockedOut|TestLogRotationFollowed|TestLogFloodIsolated|TestExperimentPreflight|TestCrashAndRestart)$'
+SKIP='^(TestWorkloadsLogLive|TestLogExactBytes|TestCommandQuoting|TestRejectedWrites|TestTreeOperations|TestConcurrentMkdir|TestOtherUserLockedOut|TestLogRotationFollowed|TestLogFloodIsolated|TestExperimentPreflight)$'
 
 run monitor -test.timeout 5m
 run runtime -test.timeout 5m

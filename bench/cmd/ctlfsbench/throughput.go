@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -59,7 +60,7 @@ func measureThroughput(ctx context.Context, opts options, sup *supervisor, dir s
 		}
 	}
 	sec.text = []string{fmt.Sprintf("GiB/s over all %s written, median of %d runs per writer; "+
-		"the writers take turns run by run. "+
+		"the writers take turns run by run, each after sync(2). "+
 		"The ratio divides each median by the median of the ctlfs container.",
 		formatBytes(opts.logBytes), opts.logRuns)}
 	sec.table = throughputTable(rates, writers)
@@ -81,6 +82,9 @@ func runWriters(ctx context.Context, sec *section, writers []logWriter, opts opt
 			if failed[w.name] {
 				continue
 			}
+			// The previous writer's file, removed but perhaps not yet
+			// written back, would slow this run down.
+			syscall.Sync()
 			d, err := w.run(i + 1)
 			if err != nil {
 				failed[w.name] = true
