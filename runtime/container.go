@@ -35,6 +35,9 @@ type Container struct {
 	run        *run  // guarded by mu; the current or last run
 	usage      Usage // guarded by mu; all but CPU
 	removed    bool  // guarded by mu
+	// recordSize is the size of the container's record on disk, 0 before
+	// the first write; guarded by mu.
+	recordSize int
 	// exited is closed when the current run ends; guarded by mu.
 	exited chan struct{}
 }
