@@ -98,12 +98,14 @@ func (o benchOutput) find(prefix string) []benchResult {
 // about, NaN when missing.
 type monitorFigures struct {
 	overshootMax float64 // KiB, the eBPF monitor's largest overshoot
-	faultRatio   float64 // time per page fault near a limit over without the monitor
+	// Time per page fault over that without a program on the hook: with
+	// the monitor far from a limit, near one, and with an empty program.
+	approxRatio, exactRatio, emptyRatio float64
 }
 
 func readMonitorResults(file, command string) (section, monitorFigures) {
 	sec := section{title: "Memory monitor benchmarks (Go, package monitor)"}
-	figures := monitorFigures{math.NaN(), math.NaN()}
+	figures := monitorFigures{math.NaN(), math.NaN(), math.NaN(), math.NaN()}
 	if file == "" {
 		sec.note("not measured: no --monitor-results file")
 		return sec, figures
@@ -125,8 +127,12 @@ func readMonitorResults(file, command string) (section, monitorFigures) {
 		}
 	}
 	for _, r := range out.find("BenchmarkPageFaultCost") {
-		if v, ok := r.metrics["ratio-exact"]; ok {
-			figures.faultRatio = v
+		for name, v := range map[string]*float64{
+			"ratio-approx": &figures.approxRatio, "ratio-exact": &figures.exactRatio, "ratio-empty": &figures.emptyRatio,
+		} {
+			if m, ok := r.metrics[name]; ok {
+				*v = m
+			}
 		}
 	}
 
