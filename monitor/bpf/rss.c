@@ -704,7 +704,10 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 		delta = charge(slot, value);
 		changed = delta != 0;
 	}
-	if (!exact && changed && *(volatile __u32 *)&use->exact)
+	// Any inexact charge ends the exactness of the slot, even one that
+	// changed nothing: the event means the counter moved, and from now on
+	// the cache may skip the mm's events (see cache_fill).
+	if (!exact && *(volatile __u32 *)&use->exact)
 		use->exact = 0;
 	if (empty && bpf_map_delete_elem(&mms, &key) == 0)
 		__sync_fetch_and_add(&use->mms, -1);
@@ -839,7 +842,12 @@ static __always_inline void cache_fill(struct mm_cache *cache, __u64 key, __u64 
 	cache->pages[2] = *(volatile __s64 *)&entry->pages[MM_SHMEMPAGES];
 	bytes = pages_to_bytes(*(volatile __s64 *)&use->pages);
 	margin = zone_margin(use);
-	cache->skip = !near(bytes, bytes, lim->soft, margin) && !near(bytes, bytes, lim->hard, margin);
+	// Not while the slot is marked exact: the first event outside the
+	// zone must reach account and clear the mark, or a return to the zone
+	// would find it set and skip resum_all although the mms of the
+	// cgroup were charged inexact values in between.
+	cache->skip = !near(bytes, bytes, lim->soft, margin) && !near(bytes, bytes, lim->hard, margin) &&
+		      !*(volatile __u32 *)&use->exact;
 }
 
 SEC("tp_btf/rss_stat")
