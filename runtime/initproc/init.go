@@ -113,11 +113,20 @@ func watchSupervisor(logName string) {
 	f := os.NewFile(DeathFD, "death")
 	var b [1]byte
 	f.Read(b[:])
+	if finished.Load() {
+		// The supervisor closed the pipe because the run is over, and the
+		// init is exiting: its log may be gone already.
+		select {}
+	}
 	supervisorGone.Store(true)
 	unix.Kill(-1, unix.SIGKILL)
 	saveLog(logName)
 	os.Exit(137)
 }
+
+// finished is set before the init reports that it is alone, after which
+// the supervisor ends the run without waiting for the init's exit.
+var finished atomic.Bool
 
 // supervisorGone is set once the supervisor has died; from then on the
 // watcher, not the reaper, ends the init, after it has saved the log.
@@ -133,7 +142,9 @@ func saveLog(logName string) {
 	if logName == "" {
 		return
 	}
-	out, err := unix.Openat(LogDirFD, logName, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+	// Not O_CREAT: the supervisor creates the log with the container and
+	// deletes it with the container, and a log that is gone stays gone.
+	out, err := unix.Openat(LogDirFD, logName, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return
 	}
@@ -384,6 +395,7 @@ func reapUntil(cmdPid int) {
 			select {} // watchSupervisor saves the log and exits
 		}
 		alone := reapRest()
+		finished.Store(alone)
 		reportStatus(Status{WaitStatus: &ws, Alone: alone})
 		if alone {
 			// The supervisor need not wait for this process to exit, which
