@@ -414,7 +414,7 @@ func (c *Container) remove() error {
 	if err := c.log.remove(); err != nil {
 		c.sup.log.Error("remove log", "container", c.name, "err", err)
 	}
-	if err := removeLayer(c.sup.cfg.StateDir, c.name); err != nil {
+	if err := c.sup.discardLayer(c.name); err != nil {
 		c.sup.log.Error("remove layer", "container", c.name, "err", err)
 	}
 	return nil

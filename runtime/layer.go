@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"ctlfs/runtime/initproc"
@@ -37,7 +39,44 @@ func prepareLayer(stateDir, name string) (*initproc.Layer, error) {
 	return l, nil
 }
 
-// removeLayer deletes a container's layer.
-func removeLayer(stateDir, name string) error {
-	return os.RemoveAll(layerDir(stateDir, name))
+// removedPrefix starts the names of layers that discardLayer moved out
+// of the way. No container name starts with a dot.
+const removedPrefix = ".removed-"
+
+// discardLayer deletes a container's layer. It renames the layer at once,
+// so that a new container of the same name gets a new one, and deletes
+// the files in the background: a layer is several directories, and on a
+// file system that must also find free inodes, deleting them took longer
+// than starting a container. Shutdown waits for the deletions, and New
+// deletes what a supervisor that died left.
+func (s *Supervisor) discardLayer(name string) error {
+	dir := layerDir(s.cfg.StateDir, name)
+	removed := layerDir(s.cfg.StateDir, removedPrefix+strconv.FormatUint(s.discardSeq.Add(1), 10))
+	if err := os.Rename(dir, removed); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("remove layer: %w", err)
+	}
+	s.discards.Go(func() {
+		if err := os.RemoveAll(removed); err != nil {
+			s.log.Error("remove layer", "container", name, "dir", removed, "err", err)
+		}
+	})
+	return nil
+}
+
+// removeDiscardedLayers deletes the layers that a supervisor that died
+// had renamed but not yet deleted.
+func removeDiscardedLayers(stateDir string) error {
+	dirs, err := filepath.Glob(layerDir(stateDir, removedPrefix+"*"))
+	if err != nil {
+		return err
+	}
+	for _, dir := range dirs {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove layer left by an earlier supervisor: %w", err)
+		}
+	}
+	return nil
 }

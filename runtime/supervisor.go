@@ -78,6 +78,10 @@ type Supervisor struct {
 	// added under its container's lock, which Shutdown takes to stop it
 	// before it waits for runs.
 	runs sync.WaitGroup
+	// discards counts the layers being deleted in the background, and
+	// discardSeq numbers their temporary names (see discardLayer).
+	discards   sync.WaitGroup
+	discardSeq atomic.Uint64
 
 	// cgroupMu is taken while a container's lock is held, so it must
 	// never be held while taking mu or a container's lock.
@@ -131,6 +135,9 @@ func New(cfg Config) (*Supervisor, error) {
 	// dying predecessor wrote last cannot change what is restored.
 	if err := s.loadRecords(); err != nil {
 		return nil, err
+	}
+	if err := removeDiscardedLayers(cfg.StateDir); err != nil {
+		log.Error("remove layers", "err", err)
 	}
 	cg, err := openCgroupRoot(cfg.StateDir, cfg.CgroupParent, log)
 	if err != nil {
@@ -330,6 +337,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		c.release()
 	}
 	s.runs.Wait() // those of removed containers too
+	s.discards.Wait()
 	s.cgroup.close()
 	if err := s.mon.Close(); err != nil {
 		s.log.Error("close memory monitor", "err", err)
