@@ -98,9 +98,10 @@ func (l *logFile) spliceFrom(pipeFD int, limit int64) (int64, error) {
 	}
 	off := l.end - l.split
 	n, err := unix.Splice(pipeFD, nil, int(l.cur.Fd()), &off, int(min(limit, room)), unix.SPLICE_F_NONBLOCK)
-	if n > 0 {
-		l.end += n
+	if n < 0 {
+		return 0, err // -1 with an error, not a count
 	}
+	l.end += n
 	return n, err
 }
 

@@ -174,3 +174,39 @@ func TestLogReadInto(t *testing.T) {
 		t.Errorf("log = %q, want %q", got[:n], "first\nsecond\n")
 	}
 }
+
+// TestCopyLogFallsBack makes every splice into the log fail with EINVAL,
+// as on a file system without splice writes, and checks that copyLog
+// moves the pipe's bytes with read and write instead.
+func TestCopyLogFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "logs"), 0o700)
+	l, err := openLogFile(dir, "c", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.remove()
+	// splice(2) refuses a file in append mode with EINVAL.
+	flags, err := unix.FcntlInt(l.cur.Fd(), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.FcntlInt(l.cur.Fd(), unix.F_SETFL, flags|unix.O_APPEND); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("x"), 1000)
+	w.Write(data)
+	w.Close()
+	var errs []error
+	<-pumpLog(r, l, func(err error) { errs = append(errs, err) })
+	if len(errs) > 0 {
+		t.Errorf("pumpLog reported %v", errs)
+	}
+	if l.Size() != int64(len(data)) {
+		t.Errorf("log holds %d bytes, want %d", l.Size(), len(data))
+	}
+}

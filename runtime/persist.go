@@ -95,7 +95,13 @@ func writeRecord(path string, data []byte, size int) (int, error) {
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return 0, err
 	}
-	return len(data), os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		// The old record stays, of a size unknown here: 0 makes the next
+		// write rename too, rather than pad to a wrong size in place.
+		os.Remove(tmp)
+		return 0, err
+	}
+	return len(data), nil
 }
 
 func (c *Container) recordLocked() record {

@@ -66,3 +66,24 @@ func TestWriteRecordInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteRecordRenameFails checks that a failed rename reports size 0,
+// so that the next write does not pad in place to the size of a record
+// that never reached the disk.
+func TestWriteRecordRenameFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.json")
+	// A non-empty directory in the record's place makes the rename fail.
+	if err := os.MkdirAll(filepath.Join(path, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	size, err := writeRecord(path, []byte(`{"Name":"c"}`), 0)
+	if err == nil {
+		t.Fatal("writeRecord over a directory succeeded")
+	}
+	if size != 0 {
+		t.Errorf("writeRecord returned size %d after a failed rename, want 0", size)
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temporary record left behind: %v", err)
+	}
+}
