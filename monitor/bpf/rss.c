@@ -602,6 +602,10 @@ static __always_inline __s64 resum_all(struct usage *use, __u64 cgroup, __u64 sk
 	struct resum_ctx ctx = {.cgroup = cgroup, .skip = skip};
 
 	use->exact = 1;
+	// A new seq invalidates every per-CPU cache filled with skip set, so
+	// no cache skips an event of the cgroup while it is marked exact,
+	// even when the re-sum below changes nothing.
+	__sync_fetch_and_add(&use->seq, 1);
 	bpf_for_each_map_elem(&mms, resum_entry, &ctx, 0);
 	return ctx.delta;
 }
