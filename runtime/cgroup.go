@@ -89,7 +89,9 @@ func openCgroupRoot(stateDir, parent string, log *slog.Logger) (*cgroupRoot, err
 	if root.ctl, err = findControllers(mnt, root.path); err != nil {
 		return nil, err
 	}
-	for _, name := range root.leftovers() {
+	leftovers := root.leftovers()
+	awaitEmpty(root.path, leftovers, leftoverWait)
+	for _, name := range leftovers {
 		cg := root.existing(name)
 		log.Warn("removing cgroup left by an earlier supervisor", "cgroup", cg.path)
 		if err := cg.destroy(); err != nil {
@@ -97,6 +99,31 @@ func openCgroupRoot(stateDir, parent string, log *slog.Logger) (*cgroupRoot, err
 		}
 	}
 	return root, nil
+}
+
+// leftoverWait is how long New lets the inits of a supervisor that died
+// finish before it kills them. Each saves to its log what its container
+// wrote and the supervisor never read, for one second at most (see
+// saveLog in package initproc).
+const leftoverWait = 1500 * time.Millisecond
+
+// awaitEmpty waits until none of the cgroups names under dir contains a
+// process, or until timeout has passed.
+func awaitEmpty(dir string, names []string, timeout time.Duration) {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+		busy := false
+		for _, name := range names {
+			data, err := os.ReadFile(filepath.Join(dir, name, "cgroup.events"))
+			if err == nil && strings.Contains(string(data), "populated 1") {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // enterDelegatedCgroup moves the supervisor from the cgroup it runs in to

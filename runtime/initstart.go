@@ -196,7 +196,9 @@ func newInitPipes(logDir string) (*initPipes, error) {
 // logPipeSize is the capacity asked for a container's output pipe. The
 // default of 64 KiB makes a writer of large chunks wake the supervisor
 // 16 times per MiB. The kernel allocates a pipe's pages only while they
-// hold data, so an idle container's larger pipe costs nothing more.
+// hold data. An idle container's larger pipe costs its array of 256
+// buffer slots, about 10 KiB, and counts 1 MiB against the user's pipe
+// quota, which binds only users without CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
 const logPipeSize = 1 << 20
 
 // growPipe sets the capacity of the pipe f to logPipeSize where it can.

@@ -64,6 +64,17 @@ func fileSize(f *os.File) int64 {
 	return fi.Size()
 }
 
+// resync reads the size of the log from its files again. The init of a
+// supervisor that died may have appended to them after the log was
+// opened (see saveLog in package initproc).
+func (l *logFile) resync() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur != nil {
+		l.end = l.split + fileSize(l.cur)
+	}
+}
+
 // append writes p at the end of the log. A chunk that would take the
 // current file past half the cap is split: the first part fills it, and
 // the rest starts the file that replaces it.

@@ -17,12 +17,12 @@ const logChunk = 256 << 10
 // pumpLog moves a container's output from the read end of its pipe into
 // its log, until the pipe's end. The returned channel is closed when every
 // byte is in the log. It uses splice(2), so the bytes never pass through
-// the supervisor's memory: a supervisor killed at any moment loses none of
-// them, since what is not yet in the log is still in the pipe, where the
-// init saves it. It falls back to read and write where the file system of
-// the log cannot take a splice. After a failed write the rest of the
-// output is read and dropped, so the container's writes never block on a
-// log that cannot grow.
+// the supervisor's memory, and a supervisor killed during a splice loses
+// none of them: what is not yet in the log is still in the pipe, where
+// the init saves it. Where the log's file system cannot take a splice, it
+// falls back to read and write, and a kill between the two loses what was
+// read. After a failed write the rest of the output is read and dropped,
+// so the container's writes never block on a log that cannot grow.
 func pumpLog(r *os.File, lf *logFile, onError func(error)) <-chan struct{} {
 	drained := make(chan struct{})
 	go func() {
@@ -94,12 +94,12 @@ func readInto(fd int, lf *logFile) (int64, error) {
 
 // drainPipe reads the pipe to its end and drops what it reads.
 func drainPipe(conn syscall.RawConn) error {
-	buf := readBuffers.Get().(*[64 << 10]byte)
-	defer readBuffers.Put(buf)
 	for {
 		var n int
 		var readErr error
 		err := conn.Read(func(fd uintptr) bool {
+			buf := readBuffers.Get().(*[64 << 10]byte)
+			defer readBuffers.Put(buf)
 			n, readErr = unix.Read(int(fd), buf[:])
 			return readErr != unix.EAGAIN
 		})

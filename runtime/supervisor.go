@@ -144,6 +144,11 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	s.cgroup = cg
+	// The inits of the containers restored above are gone now, and with
+	// them any writer of their logs but this supervisor.
+	for _, c := range s.containers {
+		c.log.resync()
+	}
 	s.prestart = newPrestartPool(s, cfg.Prestart)
 	go s.watchMemoryEvents()
 	return s, nil

@@ -71,6 +71,46 @@ func TestCrashAndRestart(t *testing.T) {
 	}
 }
 
+// TestRestartAtOnce restarts the supervisor right after it was killed,
+// while the inits may still be saving their containers' output, and
+// checks that the log keeps every byte and that a new run appends to it
+// instead of writing over what the inits saved.
+func TestRestartAtOnce(t *testing.T) {
+	s := startServer(t)
+	s.mustSh("mkdir counter && cat > counter/cmd <<'EOF'\n" + counter + "\nEOF")
+	waitFor(t, "2000 lines", func() bool { return strings.Contains(s.read("counter/log"), "line 2000\n") })
+	s.kill()
+
+	s2 := startServerAt(t, s.mnt, s.stateDir)
+	disk, err := os.ReadFile(filepath.Join(s.stateDir, "logs", "counter.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := s2.read("counter/log")
+	if saved != string(disk) {
+		t.Errorf("log after restart differs from the disk (%d and %d bytes)", len(saved), len(disk))
+	}
+	checkCounted(t, saved, 0)
+
+	s2.mustSh("echo start > counter/ctl")
+	waitFor(t, "the second run's first line", func() bool {
+		return len(s2.read("counter/log")) > len(saved)+len("line 0\n")
+	})
+	s2.mustSh("echo kill > counter/ctl")
+	s2.waitState("counter")
+	log := s2.read("counter/log")
+	if !strings.HasPrefix(log, saved) {
+		t.Fatalf("the second run wrote over the first run's log (%d bytes before it)", len(saved))
+	}
+	// The first run may have ended in the middle of a line.
+	second := log[len(saved):]
+	if i := strings.Index(second, "line 0\n"); i < 0 {
+		t.Errorf("second run's output not after the first's: %.40q", second)
+	} else {
+		checkCounted(t, second[i:], 0)
+	}
+}
+
 func TestForkBomb(t *testing.T) {
 	s := startServer(t)
 	root := bombRootfs(t)
