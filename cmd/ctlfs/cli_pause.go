@@ -27,17 +27,8 @@ func newFreezeCommand(use, verb, short, long string) *cobra.Command {
 		Args:  requireNames,
 	}
 	mount := containerCommand(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		tree, err := openTree(*mount)
-		if err != nil {
-			return err
-		}
-		return forEachContainer(cmd, args, func(name string) error {
-			if err := tree.lookup(name); err != nil {
-				return err
-			}
-			return tree.ctl(name, verb)
-		})
-	}
+	cmd.RunE = eachContainer(mount, func(tree *treeClient, name string) (string, error) {
+		return name, tree.ctlExisting(name, verb)
+	})
 	return cmd
 }
