@@ -275,6 +275,43 @@ func TestCLIDetachedLifecycle(t *testing.T) {
 	}
 }
 
+// TestCLIPauseTwice checks that pause of a paused container and unpause
+// of a running one fail, as in docker. The tree itself accepts both
+// writes and changes nothing.
+func TestCLIPauseTwice(t *testing.T) {
+	s := startServer(t)
+	s.mustCLI("run", "-d", "p", "--", "sleep", "60")
+	t.Cleanup(func() { s.cli("rm", "-f", "p") })
+
+	r := s.cli("unpause", "p")
+	checkCLI(t, "unpause of a running container", r, 125, "ctlfs: unpause p: container is not paused\n")
+	if r.stdout != "" {
+		t.Errorf("unpause of a running container printed %q, want nothing", r.stdout)
+	}
+
+	s.mustCLI("pause", "p")
+	r = s.cli("pause", "p")
+	checkCLI(t, "pause of a paused container", r, 125, "ctlfs: pause p: container is already paused")
+	if r.stdout != "" {
+		t.Errorf("pause of a paused container printed %q, want nothing", r.stdout)
+	}
+	if st := s.read("p/state"); st != "frozen\n" {
+		t.Errorf("state after the second pause = %q, want frozen", st)
+	}
+
+	// The other names are still paused or resumed.
+	s.mustCLI("run", "-d", "q", "--", "sleep", "60")
+	t.Cleanup(func() { s.cli("rm", "-f", "q") })
+	r = s.cli("pause", "p", "q")
+	checkCLI(t, "pause of a paused and a running container", r, 125, "already paused")
+	if r.stdout != "q\n" {
+		t.Errorf("pause p q printed %q, want q", r.stdout)
+	}
+	if st := s.read("q/state"); st != "frozen\n" {
+		t.Errorf("q/state after pause p q = %q, want frozen", st)
+	}
+}
+
 func TestCLIKillAndRemove(t *testing.T) {
 	s := startServer(t)
 	s.mustCLI("run", "-d", "k", "--", "sleep", "60")
