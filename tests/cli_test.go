@@ -122,13 +122,44 @@ func regexpMatch(re, text string) bool {
 	return regexp.MustCompile(re).MatchString(text)
 }
 
-func TestCLIRunMissingProgram(t *testing.T) {
+// TestCLIRunStartFailure checks that a command that is not found and
+// one that cannot be executed end run alike: with their exit code, the
+// container kept unless --rm, as docker run does.
+func TestCLIRunStartFailure(t *testing.T) {
 	s := startServer(t)
-	r := s.cli("run", "nf", "--", "no-such-program", "arg")
-	checkCLI(t, "run of a missing program", r, 127, "ctlfs: nf: ", `"no-such-program"`)
-	// A run that started nothing leaves no container behind.
-	if names := s.mustCLI("ps", "-a", "-q"); names != "" {
-		t.Errorf("ps -a -q after the failed run = %q, want nothing", names)
+	tests := []struct {
+		name    string
+		command []string
+		code    int
+		message string
+	}{
+		{"not found", []string{"no-such-program", "arg"}, 127, `"no-such-program"`},
+		{"not executable", []string{"/etc/passwd"}, 126, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tt.name, " ", "-")
+			r := s.cli(append([]string{"run", name, "--"}, tt.command...)...)
+			checkCLI(t, "run", r, tt.code, tt.message)
+			if names := s.mustCLI("ps", "-a", "-q"); names != name+"\n" {
+				t.Errorf("ps -a -q after run = %q, want the kept container %s", names, name)
+			}
+			s.mustCLI("rm", name)
+
+			r = s.cli(append([]string{"run", "--rm", name, "--"}, tt.command...)...)
+			checkCLI(t, "run --rm", r, tt.code, tt.message)
+			if names := s.mustCLI("ps", "-a", "-q"); names != "" {
+				t.Errorf("ps -a -q after run --rm = %q, want nothing", names)
+			}
+		})
+	}
+	r := s.cli("run", "nf", "--", "no-such-program")
+	checkCLI(t, "run of a missing program", r, 127, "ctlfs: nf: ")
+	if st := s.read("nf/state"); st != "created\n" {
+		t.Errorf("state after a missing program = %q, want created", st)
+	}
+	if reason := s.read("nf/err"); !strings.Contains(reason, `"no-such-program"`) {
+		t.Errorf("nf/err = %q, want the reason naming the program", reason)
 	}
 }
 
