@@ -508,7 +508,7 @@ func TestCLIHelpUnits(t *testing.T) {
 		{"wait", []string{"exit code"}},
 		{"stats", []string{"--interval DURATION", "500ms", "--no-stream"}},
 		{"events", []string{"--since TIME", "RFC 3339", "Unix seconds"}},
-		{"serve", []string{"--grace duration", "--log-max SIZE"}},
+		{"serve", []string{"--grace DURATION", "--log-max SIZE"}},
 		{"experiment", []string{"--hard SIZE", "--mount DIR"}},
 	}
 	for _, tt := range tests {

@@ -77,8 +77,8 @@ func newRunCommand() *cobra.Command {
 
 	flags := cmd.Flags()
 	flags.StringVar(&opts.rootfs, "rootfs", "",
-		"root file system `DIR`ectory, written to rootfs; a relative path is taken\n"+
-			"from the current directory (default: the supervisor's --rootfs)")
+		"root file system directory `DIR`, written to rootfs; a relative path is\n"+
+			"taken from the current directory (default: the supervisor's --rootfs)")
 	flags.StringArrayVarP(&opts.env, "env", "e", nil,
 		"environment variable `NAME=VALUE` of the command, written to env; repeat\n"+
 			"it for more, and give NAME alone to copy its value from this environment")
