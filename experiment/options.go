@@ -95,21 +95,21 @@ func (o Options) validate() error {
 // RegisterFlags defines a flag for each option in fs, with the values
 // in opts as defaults, so that parsing fs sets opts.
 func RegisterFlags(fs *flag.FlagSet, opts *Options) {
-	fs.StringVar(&opts.Mount, "mount", opts.Mount, "root of the ctlfs `DIR`ectory tree")
-	fs.StringVar(&opts.Out, "out", opts.Out, "`DIR`ectory for the report and plots")
+	fs.StringVar(&opts.Mount, "mount", opts.Mount, "directory `DIR` on which the ctlfs tree is mounted")
+	fs.StringVar(&opts.Out, "out", opts.Out, "directory `DIR` for the report and plots")
 	fs.StringVar(&opts.Rootfs, "rootfs", opts.Rootfs,
 		"root filesystem `DIR` of the containers (default: the supervisor's)")
-	fs.StringVar(&opts.Prefix, "prefix", opts.Prefix, "prefix of the container names")
-	fs.IntVar(&opts.NiceA, "nice-a", opts.NiceA, "nice value of the first cpu_hog (nice)")
-	fs.IntVar(&opts.NiceB, "nice-b", opts.NiceB, "nice value of the second cpu_hog (nice)")
-	fs.IntVar(&opts.CPU, "cpu", opts.CPU, "CPU number that the containers share (nice, cpu-io)")
-	fs.Float64Var(&opts.Seconds, "seconds", opts.Seconds, "CPU seconds that each cpu_hog burns (nice)")
-	fs.IntVar(&opts.Iterations, "iterations", opts.Iterations, "io_pulse iterations per run (cpu-io)")
+	fs.StringVar(&opts.Prefix, "prefix", opts.Prefix, "`PREFIX` of the container names")
+	fs.IntVar(&opts.NiceA, "nice-a", opts.NiceA, "nice value `N` of the first cpu_hog (nice)")
+	fs.IntVar(&opts.NiceB, "nice-b", opts.NiceB, "nice value `N` of the second cpu_hog (nice)")
+	fs.IntVar(&opts.CPU, "cpu", opts.CPU, "the `CPU`, a CPU number, that the containers share (nice, cpu-io)")
+	fs.Float64Var(&opts.Seconds, "seconds", opts.Seconds, "CPU time in `SECONDS` that each cpu_hog burns (nice)")
+	fs.IntVar(&opts.Iterations, "iterations", opts.Iterations, "number `N` of io_pulse iterations per run (cpu-io)")
 	fs.Var((*sizeFlag)(&opts.Soft), "soft", "soft memory limit, a `SIZE` such as 32M (memory)")
 	fs.Var((*sizeFlag)(&opts.Hard), "hard", "hard memory limit, a `SIZE` such as 64M (memory)")
 	fs.Var((*sizeFlag)(&opts.Chunk), "chunk", "memory that memory_hog adds per step, a `SIZE` (memory)")
-	fs.DurationVar(&opts.Interval, "interval", opts.Interval, "pause between memory_hog steps (memory)")
-	fs.DurationVar(&opts.Sample, "sample", opts.Sample, "period between reads of rss (memory)")
+	fs.DurationVar(&opts.Interval, "interval", opts.Interval, "pause, a `DURATION`, between memory_hog steps (memory)")
+	fs.DurationVar(&opts.Sample, "sample", opts.Sample, "period, a `DURATION`, between reads of rss (memory)")
 }
 
 // sizeFlag is a size in bytes written as a number with an optional K, M,

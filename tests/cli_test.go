@@ -122,13 +122,44 @@ func regexpMatch(re, text string) bool {
 	return regexp.MustCompile(re).MatchString(text)
 }
 
-func TestCLIRunMissingProgram(t *testing.T) {
+// TestCLIRunStartFailure checks that a command that is not found and
+// one that cannot be executed end run alike: with their exit code, the
+// container kept unless --rm, as docker run does.
+func TestCLIRunStartFailure(t *testing.T) {
 	s := startServer(t)
-	r := s.cli("run", "nf", "--", "no-such-program", "arg")
-	checkCLI(t, "run of a missing program", r, 127, "ctlfs: nf: ", `"no-such-program"`)
-	// A run that started nothing leaves no container behind.
-	if names := s.mustCLI("ps", "-a", "-q"); names != "" {
-		t.Errorf("ps -a -q after the failed run = %q, want nothing", names)
+	tests := []struct {
+		name    string
+		command []string
+		code    int
+		message string
+	}{
+		{"not found", []string{"no-such-program", "arg"}, 127, `"no-such-program"`},
+		{"not executable", []string{"/etc/passwd"}, 126, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tt.name, " ", "-")
+			r := s.cli(append([]string{"run", name, "--"}, tt.command...)...)
+			checkCLI(t, "run", r, tt.code, tt.message)
+			if names := s.mustCLI("ps", "-a", "-q"); names != name+"\n" {
+				t.Errorf("ps -a -q after run = %q, want the kept container %s", names, name)
+			}
+			s.mustCLI("rm", name)
+
+			r = s.cli(append([]string{"run", "--rm", name, "--"}, tt.command...)...)
+			checkCLI(t, "run --rm", r, tt.code, tt.message)
+			if names := s.mustCLI("ps", "-a", "-q"); names != "" {
+				t.Errorf("ps -a -q after run --rm = %q, want nothing", names)
+			}
+		})
+	}
+	r := s.cli("run", "nf", "--", "no-such-program")
+	checkCLI(t, "run of a missing program", r, 127, "ctlfs: nf: ")
+	if st := s.read("nf/state"); st != "created\n" {
+		t.Errorf("state after a missing program = %q, want created", st)
+	}
+	if reason := s.read("nf/err"); !strings.Contains(reason, `"no-such-program"`) {
+		t.Errorf("nf/err = %q, want the reason naming the program", reason)
 	}
 }
 
@@ -272,6 +303,43 @@ func TestCLIDetachedLifecycle(t *testing.T) {
 	s.mustCLI("rm", "web")
 	if _, err := os.Stat(s.path("web")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("web still in the tree after rm: %v", err)
+	}
+}
+
+// TestCLIPauseTwice checks that pause of a paused container and unpause
+// of a running one fail, as in docker. The tree itself accepts both
+// writes and changes nothing.
+func TestCLIPauseTwice(t *testing.T) {
+	s := startServer(t)
+	s.mustCLI("run", "-d", "p", "--", "sleep", "60")
+	t.Cleanup(func() { s.cli("rm", "-f", "p") })
+
+	r := s.cli("unpause", "p")
+	checkCLI(t, "unpause of a running container", r, 125, "ctlfs: unpause p: container is not paused\n")
+	if r.stdout != "" {
+		t.Errorf("unpause of a running container printed %q, want nothing", r.stdout)
+	}
+
+	s.mustCLI("pause", "p")
+	r = s.cli("pause", "p")
+	checkCLI(t, "pause of a paused container", r, 125, "ctlfs: pause p: container is already paused")
+	if r.stdout != "" {
+		t.Errorf("pause of a paused container printed %q, want nothing", r.stdout)
+	}
+	if st := s.read("p/state"); st != "frozen\n" {
+		t.Errorf("state after the second pause = %q, want frozen", st)
+	}
+
+	// The other names are still paused or resumed.
+	s.mustCLI("run", "-d", "q", "--", "sleep", "60")
+	t.Cleanup(func() { s.cli("rm", "-f", "q") })
+	r = s.cli("pause", "p", "q")
+	checkCLI(t, "pause of a paused and a running container", r, 125, "already paused")
+	if r.stdout != "q\n" {
+		t.Errorf("pause p q printed %q, want q", r.stdout)
+	}
+	if st := s.read("q/state"); st != "frozen\n" {
+		t.Errorf("q/state after pause p q = %q, want frozen", st)
 	}
 }
 
@@ -440,7 +508,7 @@ func TestCLIHelpUnits(t *testing.T) {
 		{"wait", []string{"exit code"}},
 		{"stats", []string{"--interval DURATION", "500ms", "--no-stream"}},
 		{"events", []string{"--since TIME", "RFC 3339", "Unix seconds"}},
-		{"serve", []string{"--grace duration", "--log-max SIZE"}},
+		{"serve", []string{"--grace DURATION", "--log-max SIZE"}},
 		{"experiment", []string{"--hard SIZE", "--mount DIR"}},
 	}
 	for _, tt := range tests {

@@ -140,23 +140,3 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	}
 	return nil
 }
-
-// forEachContainer runs action on each named container in turn and, as
-// docker does, prints the name of each on which it succeeded. It reports
-// each failure on stderr and goes on with the next name. It fails with
-// exit code 125 when action failed on any of them.
-func forEachContainer(cmd *cobra.Command, names []string, action func(name string) error) error {
-	failed := false
-	for _, name := range names {
-		if err := action(name); err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "ctlfs: %v\n", err)
-			failed = true
-			continue
-		}
-		fmt.Fprintln(cmd.OutOrStdout(), name)
-	}
-	if failed {
-		return &statusError{code: exitCLI}
-	}
-	return nil
-}

@@ -22,17 +22,8 @@ func newKillCommand() *cobra.Command {
 	cmd.Flags().StringVarP(&signal, "signal", "s", "KILL",
 		"`SIGNAL` to send: a name with or without SIG, in any case, or a number\n"+
 			"from 1 to 64")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		tree, err := openTree(*mount)
-		if err != nil {
-			return err
-		}
-		return forEachContainer(cmd, args, func(name string) error {
-			if err := tree.lookup(name); err != nil {
-				return err
-			}
-			return tree.ctl(name, "kill "+signal)
-		})
-	}
+	cmd.RunE = eachContainer(mount, func(tree *treeClient, name string) (string, error) {
+		return name, tree.ctlExisting(name, "kill "+signal)
+	})
 	return cmd
 }

@@ -22,15 +22,9 @@ func newRmCommand() *cobra.Command {
 	mount := containerCommand(cmd)
 	cmd.Flags().BoolVarP(&force, "force", "f", false,
 		"kill a running container with SIGKILL before removing it")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		tree, err := openTree(*mount)
-		if err != nil {
-			return err
-		}
-		return forEachContainer(cmd, args, func(name string) error {
-			return tree.rm(name, force)
-		})
-	}
+	cmd.RunE = eachContainer(mount, func(tree *treeClient, name string) (string, error) {
+		return name, tree.rm(name, force)
+	})
 	return cmd
 }
 

@@ -43,13 +43,17 @@ const runLong = `Create container NAME and start CMD in it, as these steps on th
 CMD and its arguments come after "--" and are written to cmd quoted, so
 that the container gets exactly these words; nothing is expanded. Without
 -d, run copies the container's log (stdout and stderr together) to
-stdout until the container exits, and then exits with its exit code: 127
-when CMD is not in the rootfs and 126 when it cannot be executed.
+stdout until the container exits, and then exits with its exit code.
 SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to run are
 passed on to the container (ctl "kill SIGNAL") unless --sig-proxy=false;
-run goes on copying the log until the container exits. When a setting is
-rejected, run prints the tree's reason, removes the container and exits
-125.`
+run goes on copying the log until the container exits.
+
+When CMD is not in the rootfs, run exits 127 and the container stays in
+state created. When CMD cannot be executed, the container exits 126 and
+run with it. In both cases, as after any other exit of CMD, the
+container is kept until "ctlfs rm NAME", unless --rm removes it. When a
+setting is rejected, run prints the tree's reason, removes the container
+and exits 125.`
 
 const runExample = `  ctlfs run hello -- /bin/echo hello world
   ctlfs run -d --hard 64M --nice 5 hog -- cpu_hog 20
@@ -73,8 +77,8 @@ func newRunCommand() *cobra.Command {
 
 	flags := cmd.Flags()
 	flags.StringVar(&opts.rootfs, "rootfs", "",
-		"root file system `DIR`ectory, written to rootfs; a relative path is taken\n"+
-			"from the current directory (default: the supervisor's --rootfs)")
+		"root file system directory `DIR`, written to rootfs; a relative path is\n"+
+			"taken from the current directory (default: the supervisor's --rootfs)")
 	flags.StringArrayVarP(&opts.env, "env", "e", nil,
 		"environment variable `NAME=VALUE` of the command, written to env; repeat\n"+
 			"it for more, and give NAME alone to copy its value from this environment")
@@ -100,7 +104,8 @@ func newRunCommand() *cobra.Command {
 	flags.BoolVarP(&opts.detach, "detach", "d", false,
 		"print the container's name and return once it has started")
 	flags.BoolVar(&opts.remove, "rm", false,
-		"remove the container when it exits (not with -d)")
+		"remove the container when it exits, or when CMD is not found\n"+
+			"(not with -d)")
 	flags.BoolVar(&opts.sigProxy, "sig-proxy", true,
 		"pass the signals that run receives on to the container (not with -d)")
 	return cmd
@@ -143,9 +148,16 @@ func runContainer(cmd *cobra.Command, opts runOptions, name string, command []st
 		return err
 	}
 	if err := tree.start(name, settings, command); err != nil {
-		// Nothing runs: leave no half-made container behind.
-		if rmErr := tree.remove(name); rmErr != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "ctlfs: %v\n", rmErr)
+		// A command that is not found is the command's failure, as one
+		// that cannot be executed is, so the container stays unless
+		// --rm, as docker run keeps it. Any other failure is ctlfs's
+		// own, so leave no half-made container behind.
+		var exit *statusError
+		notFound := errors.As(err, &exit) && exit.code == exitNotFound
+		if !notFound || opts.remove {
+			if rmErr := tree.remove(name); rmErr != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "ctlfs: %v\n", rmErr)
+			}
 		}
 		return err
 	}

@@ -38,13 +38,10 @@ func newStopCommand() *cobra.Command {
 			}
 			command += " " + strconv.FormatFloat(seconds, 'f', -1, 64)
 		}
-		tree, err := openTree(*mount)
-		if err != nil {
-			return err
-		}
-		return forEachContainer(cmd, args, func(name string) error {
-			return tree.stop(name, command)
+		stopEach := eachContainer(mount, func(tree *treeClient, name string) (string, error) {
+			return name, tree.stop(name, command)
 		})
+		return stopEach(cmd, args)
 	}
 	return cmd
 }

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func TestContainerCommandExitCodes(t *testing.T) {
@@ -43,6 +47,39 @@ func TestContainerCommandExitCodes(t *testing.T) {
 				t.Errorf("run(%q) printed no message: %q", tt.args, &stderr)
 			}
 		})
+	}
+}
+
+// TestFlagPlaceholders checks that every flag that takes a value shows an
+// uppercase placeholder in the help, such as "--mount DIR", not its Go
+// type. A flag of the same name shows the same placeholder everywhere.
+func TestFlagPlaceholders(t *testing.T) {
+	placeholder := regexp.MustCompile(`^[A-Z][A-Z0-9_]*(=[A-Z][A-Z0-9_]*)?$`)
+	seen := map[string]string{} // flag name to placeholder
+	var visit func(cmd *cobra.Command)
+	visit = func(cmd *cobra.Command) {
+		cmd.Flags().VisitAll(func(f *pflag.Flag) {
+			name, _ := pflag.UnquoteUsage(f)
+			if name == "" {
+				return // a bool flag takes no value
+			}
+			if !placeholder.MatchString(name) {
+				t.Errorf("%s --%s shows placeholder %q, want an uppercase word "+
+					"in backquotes in its usage", cmd.CommandPath(), f.Name, name)
+			}
+			if other, ok := seen[f.Name]; ok && other != name {
+				t.Errorf("%s --%s shows placeholder %s, but another command shows %s",
+					cmd.CommandPath(), f.Name, name, other)
+			}
+			seen[f.Name] = name
+		})
+		for _, sub := range cmd.Commands() {
+			visit(sub)
+		}
+	}
+	visit(newRootCommand())
+	if len(seen) < 10 {
+		t.Errorf("found %d flags with values, want every command's: %v", len(seen), seen)
 	}
 }
 

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"strconv"
 
 	"github.com/spf13/cobra"
 )
@@ -19,26 +19,10 @@ func newWaitCommand() *cobra.Command {
 		Args:  requireNames,
 	}
 	mount := containerCommand(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		tree, err := openTree(*mount)
-		if err != nil {
-			return err
-		}
-		failed := false
-		for _, name := range args {
-			code, err := tree.wait(name)
-			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "ctlfs: %v\n", err)
-				failed = true
-				continue
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), code)
-		}
-		if failed {
-			return &statusError{code: exitCLI}
-		}
-		return nil
-	}
+	cmd.RunE = eachContainer(mount, func(tree *treeClient, name string) (string, error) {
+		code, err := tree.wait(name)
+		return strconv.Itoa(code), err
+	})
 	return cmd
 }
 

@@ -74,30 +74,32 @@ func newServeCommand() *cobra.Command {
 func addServeFlags(flags *pflag.FlagSet) *serveConfig {
 	cfg := new(serveConfig)
 	flags.StringVar(&cfg.mount, "mount", defaultMount(),
-		"`DIR`ectory to mount the control tree on, created when missing;\n"+
+		"directory `DIR` to mount the control tree on, created when missing;\n"+
 			"$"+mountEnv+" sets the default")
 	flags.StringVar(&cfg.stateDir, "state-dir", "/var/lib/ctlfs",
-		"`DIR`ectory for container logs (logs/NAME.log) and metadata")
+		"directory `DIR` for container logs (logs/NAME.log) and metadata")
 	flags.StringVar(&cfg.rootfs, "rootfs", "",
-		"default root filesystem `DIR`ectory for containers whose rootfs file\n"+
+		"default root filesystem directory `DIR` for containers whose rootfs file\n"+
 			"was not written (default $CTLFS_ROOTFS, else the rootfs that make\n"+
 			"install installed, else STATE_DIR/rootfs)")
 	flags.DurationVar(&cfg.grace, "grace", runtime.DefaultGrace,
-		"time between SIGTERM and SIGKILL when stopping a container, such as 5s")
+		"grace time, a `DURATION` such as 5s, between SIGTERM and SIGKILL when\n"+
+			"stopping a container")
 	flags.StringVar(&cfg.monitor, "monitor", "auto",
-		"memory monitor: ebpf, proc (poll /proc), or auto (ebpf, else proc)")
+		"memory monitor `KIND`: ebpf, proc (poll /proc), or auto (ebpf, else proc)")
 	flags.DurationVar(&cfg.poll, "poll", monitor.DefaultInterval,
-		"interval of the /proc memory monitor, when it is used, such as 10ms")
+		"interval `DURATION` of the /proc memory monitor, when it is used, such as\n"+
+			"10ms")
 	flags.StringVar(&cfg.logMax, "log-max", "64M",
 		"cap on each container's log on disk, a `SIZE` such as 64M or 1G: the\n"+
 			"log rotates once to NAME.log.1 and keeps about the last SIZE bytes;\n"+
 			"max for no cap")
 	flags.StringVar(&cfg.cgroup, "cgroup-parent", "ctlfs",
-		"cgroup v2 directory, relative to the cgroup v2 mount, below which the\n"+
+		"cgroup v2 directory `DIR`, relative to the cgroup v2 mount, below which the\n"+
 			"supervisor puts the containers' cgroups; self for the cgroup it runs\n"+
 			"in, delegated to it by systemd (Delegate=yes)")
 	flags.IntVar(&cfg.prestart, "prestart", 2,
-		"number of container inits kept started ahead of time, each in new\n"+
+		"number `N` of container inits kept started ahead of time, each in new\n"+
 			"namespaces, for containers whose net is none; 0 starts every\n"+
 			"init when its cmd is written")
 	flags.BoolVar(&cfg.debug, "debug", false,
