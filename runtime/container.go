@@ -336,8 +336,12 @@ func (c *Container) Thaw() error { return c.setFrozen(false) }
 func (c *Container) setFrozen(frozen bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	verb := "freeze"
+	if !frozen {
+		verb = "thaw"
+	}
 	if !c.state.Running() {
-		return fmt.Errorf("freeze %s: %w", c.name, ErrNotRunning)
+		return fmt.Errorf("%s %s: %w", verb, c.name, ErrNotRunning)
 	}
 	if err := c.run.cg.freeze(frozen); err != nil {
 		return err
