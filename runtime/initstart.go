@@ -193,13 +193,15 @@ func newInitPipes(logDir string) (*initPipes, error) {
 	return p, nil
 }
 
-// logPipeSize is the capacity asked for a container's output pipe. The
-// default of 64 KiB makes a writer of large chunks wake the supervisor
-// 16 times per MiB. The kernel allocates a pipe's pages only while they
-// hold data. An idle container's larger pipe costs its array of 256
-// buffer slots, about 10 KiB, and counts 1 MiB against the user's pipe
-// quota, which binds only users without CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
-const logPipeSize = 1 << 20
+// logPipeSize is the capacity asked for a container's output pipe. With
+// the default of 64 KiB the writer waited for the supervisor more often:
+// 0.35 to 0.55 GiB/s against 1.57 to 1.72 with 256 KiB, where 128 KiB
+// gave 1.03 to 1.30 and 1 MiB 0.98 to 1.57 (see logChunk). The kernel
+// allocates a pipe's pages only while they hold data. An idle container's
+// larger pipe costs its array of 64 buffer slots, about 2.5 KiB, and
+// counts against the user's pipe quota, which binds only users without
+// CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
+const logPipeSize = 256 << 10
 
 // growPipe sets the capacity of the pipe f to logPipeSize where it can.
 // A pipe that cannot grow, past /proc/sys/fs/pipe-max-size or the

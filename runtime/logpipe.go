@@ -9,10 +9,12 @@ import (
 )
 
 // logChunk is the most bytes moved from a container's pipe in one system
-// call. A splice holds the pipe's lock while it writes to the file, and
-// the container's writes wait for it meanwhile. 256 KiB let both sides
-// overlap: 1.2 GiB/s against 0.5 with 1 MiB, 1 GiB from busybox dd.
-const logChunk = 256 << 10
+// call. A splice holds the pipe's lock while it copies into the file, and
+// the container's writes wait for it meanwhile. Short splices let both
+// sides run at once and keep the pipe's pages in the CPU caches: with
+// 1 GiB from busybox dd, 7 runs each, 32 KiB gave 1.57 to 1.72 GiB/s,
+// 256 KiB 0.39 to 1.88, and dd | cat 0.38 to 0.72.
+const logChunk = 32 << 10
 
 // pumpLog moves a container's output from the read end of its pipe into
 // its log, until the pipe's end. The returned channel is closed when every
