@@ -73,6 +73,11 @@ func (n *fileNode) checkAccess(flags uint32) error {
 		return fmt.Errorf("open %s for reading: file is write-only: %w",
 			n.spec.name, syscall.EACCES)
 	}
+	// The mount takes O_TRUNC with the open (CAP_ATOMIC_O_TRUNC), where a
+	// SETATTR would have checked it.
+	if flags&syscall.O_TRUNC != 0 && !n.spec.writable() {
+		return fmt.Errorf("truncate %s: file is read-only: %w", n.spec.name, syscall.EACCES)
+	}
 	return nil
 }
 

@@ -280,6 +280,13 @@ func TestTreeChangesRejected(t *testing.T) {
 		}, syscall.EPERM},
 		{"truncate to nonzero", func() error { return os.Truncate(web+"/cmd", 3) }, syscall.EPERM},
 		{"truncate read-only", func() error { return os.Truncate(web+"/state", 0) }, syscall.EACCES},
+		{"open read-only with O_TRUNC", func() error {
+			f, err := os.OpenFile(web+"/state", os.O_RDONLY|os.O_TRUNC, 0)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		}, syscall.EACCES},
 		{"read write-only", func() error { _, err := os.ReadFile(dir + "/ctl"); return err }, syscall.EACCES},
 	}
 	for _, tt := range tests {
