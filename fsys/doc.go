@@ -78,6 +78,10 @@
 //	            137 by itself reads "exited 137", with no signal.
 //	wait    r   Blocks until the container is not running, then reads as
 //	            state. A signal to the reader, such as ^C, ends the wait.
+//	            By then every process of the command has exited and its
+//	            output is in log. The container's init may still be
+//	            ending for a few milliseconds, and its cgroups go after
+//	            it.
 //	pid     r   The host PID of the container's init; empty when it is not
 //	            running.
 //	rss     r   The resident memory of all its processes, the init's
