@@ -45,10 +45,10 @@ const removedPrefix = ".removed-"
 
 // discardLayer deletes a container's layer. It renames the layer at once,
 // so that a new container of the same name gets a new one, and deletes
-// the files in the background: a layer is several directories, and on a
-// file system that must also find free inodes, deleting them took longer
-// than starting a container. Shutdown waits for the deletions, and New
-// deletes what a supervisor that died left.
+// the files in the background. A layer is several directories, and on
+// this machine's ext4 deleting them took longer than starting a
+// container. Shutdown waits for the deletions, and New deletes what a
+// supervisor that died left.
 func (s *Supervisor) discardLayer(name string) error {
 	dir := layerDir(s.cfg.StateDir, name)
 	removed := layerDir(s.cfg.StateDir, removedPrefix+strconv.FormatUint(s.discardSeq.Add(1), 10))

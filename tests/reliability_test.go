@@ -72,9 +72,9 @@ func TestCrashAndRestart(t *testing.T) {
 }
 
 // TestRestartAtOnce restarts the supervisor right after it was killed,
-// while the inits may still be saving their containers' output, and
-// checks that the log keeps every byte and that a new run appends to it
-// instead of writing over what the inits saved.
+// while the inits may still be saving their containers' output. The log
+// must keep every byte, and a new run must append to it rather than
+// write over what the inits saved.
 func TestRestartAtOnce(t *testing.T) {
 	s := startServer(t)
 	s.mustSh("mkdir counter && cat > counter/cmd <<'EOF'\n" + counter + "\nEOF")
