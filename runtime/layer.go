@@ -46,7 +46,7 @@ const removedPrefix = ".removed-"
 // discardLayer deletes a container's layer. It renames the layer at once,
 // so that a new container of the same name gets a new one, and deletes
 // the files in the background. A layer is several directories, and on
-// this machine's ext4 deleting them took longer than starting a
+// an ext4 without a journal deleting them took longer than starting a
 // container. Shutdown waits for the deletions, and New deletes what a
 // supervisor that died left.
 func (s *Supervisor) discardLayer(name string) error {
