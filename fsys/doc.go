@@ -51,7 +51,8 @@
 //	            reads as the supervisor's default rootfs until written.
 //	cmd     rw  The command line. Writing it starts the container; it is
 //	            split into words as a POSIX shell splits them, with quotes
-//	            and backslashes, but nothing is expanded. The program is
+//	            and backslashes, but nothing is expanded; a NUL byte is
+//	            EINVAL. The program is
 //	            looked up in the rootfs, in the command's PATH when it has
 //	            no slash. It runs as root in / with stdin from /dev/null
 //	            and the environment PATH=/usr/local/sbin:/usr/local/bin:
@@ -177,7 +178,8 @@
 //
 //	soft  RSS in bytes above which one soft-limit event is emitted; it is
 //	      emitted again after the RSS has dropped below the limit.
-//	hard  RSS in bytes above which the container is killed.
+//	hard  RSS in bytes above which the container is killed; at least
+//	      one 4 KiB page, so that hard=64, a forgotten unit, is EINVAL.
 //	pids  The maximum number of tasks at once (default 1024). Threads
 //	      count, and so do the init's: all of them where the pids
 //	      controller is in cgroup v2, so a limit below 16 can keep the

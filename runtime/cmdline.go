@@ -11,6 +11,9 @@ import (
 // with ErrInvalid on an unterminated quote or escape, and on a line with no
 // words.
 func SplitCommand(line string) ([]string, error) {
+	if i := strings.IndexByte(line, 0); i >= 0 {
+		return nil, fmt.Errorf("command line contains a NUL byte at byte %d: %w", i, ErrInvalid)
+	}
 	var (
 		words  []string
 		word   strings.Builder

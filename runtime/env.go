@@ -18,6 +18,9 @@ func ParseEnv(text string) ([]string, error) {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
+		if strings.IndexByte(line, 0) >= 0 {
+			return nil, fmt.Errorf("env line %d contains a NUL byte: %w", i+1, ErrInvalid)
+		}
 		name, _, ok := strings.Cut(line, "=")
 		if !ok {
 			return nil, fmt.Errorf("env line %d %q is not NAME=value: %w", i+1, line, ErrInvalid)

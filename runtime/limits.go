@@ -88,6 +88,12 @@ func (l *Limits) set(key, value string) error {
 		l.Soft, err = ParseSize(value)
 	case "hard":
 		l.Hard, err = ParseSize(value)
+		if err == nil && l.Hard < minHard {
+			// Most likely a forgotten unit: no container runs in less
+			// than a page, and it would be killed at its first fault.
+			err = fmt.Errorf("%d bytes is less than one page (%d bytes), and a size without a unit is bytes, as in %s=%sM: %w",
+				l.Hard, minHard, key, value, ErrInvalid)
+		}
 	case "pids":
 		l.Pids, err = parsePids(value)
 	case "cpus":
@@ -100,6 +106,9 @@ func (l *Limits) set(key, value string) error {
 	}
 	return nil
 }
+
+// minHard is the smallest hard limit accepted: one 4 KiB page.
+const minHard = 4096
 
 func parsePids(value string) (uint64, error) {
 	if value == "max" {

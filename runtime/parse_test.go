@@ -15,6 +15,7 @@ func TestSplitCommand(t *testing.T) {
 		err        bool
 	}{
 		{"plain", "ls -l /", []string{"ls", "-l", "/"}, false},
+		{"NUL byte", "echo a\x00b", nil, true},
 		{"double quotes", `sh -c "echo hello world"`, []string{"sh", "-c", "echo hello world"}, false},
 		{"single quotes", `echo 'a "b" $c'`, []string{"echo", `a "b" $c`}, false},
 		{"escapes", `echo a\ b \"c\"`, []string{"echo", "a b", `"c"`}, false},
@@ -94,6 +95,9 @@ func TestParseLimits(t *testing.T) {
 		{"unknown key", "color=red", base, true},
 		{"garbage", "garbage", base, true},
 		{"negative", "soft=-1", base, true},
+		{"hard without a unit", "hard=64", base, true},
+		{"hard of one page", "hard=4K", Limits{Soft: Unlimited, Hard: 4096, Pids: 1024}, false},
+		{"soft below a page", "soft=1K", Limits{Soft: 1024, Hard: Unlimited, Pids: 1024}, false},
 		{"repeated key", "soft=1M soft=2M", base, true},
 		{"zero pids", "pids=0", base, true},
 		{"bad cpus", "cpus=1-0", base, true},
@@ -285,7 +289,7 @@ func FuzzValidateName(f *testing.F) {
 }
 
 func FuzzParseEnv(f *testing.F) {
-	for _, s := range []string{"A=1\nB=2", "=x", "1A=2", "A=\nA=b"} {
+	for _, s := range []string{"A=1\nB=2", "=x", "1A=2", "A=\nA=b", "A=x\x00y"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -295,7 +299,7 @@ func FuzzParseEnv(f *testing.F) {
 		}
 		for _, kv := range env {
 			name, _, ok := strings.Cut(kv, "=")
-			if !ok || !validEnvName(name) || strings.Contains(kv, "\n") {
+			if !ok || !validEnvName(name) || strings.ContainsAny(kv, "\n\x00") {
 				t.Fatalf("accepted bad entry %q", kv)
 			}
 		}

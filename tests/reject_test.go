@@ -37,6 +37,9 @@ func TestRejectedWrites(t *testing.T) {
 		{"limits unknown", "/bin/echo color=red > idle/limits", "Invalid argument", "idle/err", "idle/limits", defaultLimits},
 		{"limits negative", "/bin/echo soft=-1 > idle/limits", "Invalid argument", "idle/err", "idle/limits", defaultLimits},
 		{"soft above hard", "/bin/echo 'soft=64M hard=32M' > idle/limits", "Invalid argument", "idle/err", "idle/limits", defaultLimits},
+		{"hard without a unit", "/bin/echo hard=64 > idle/limits", "Invalid argument", "idle/err", "idle/limits", defaultLimits},
+		{"NUL in cmd", "/usr/bin/printf 'echo a\\000b' > idle/cmd", "Invalid argument", "idle/err", "idle/state", "created\n"},
+		{"NUL in env", "/usr/bin/printf 'A=x\\000y' > idle/env", "Invalid argument", "idle/err", "idle/env", ""},
 		{"root ctl", "/bin/echo reboot > ctl", "Invalid argument", "err", "idle/state", "created\n"},
 	}
 	for _, tt := range tests {
