@@ -31,7 +31,8 @@ documents the tree.
 The container commands exit as docker's do: 125 when ctlfs itself fails
 (no supervisor, an unknown container, a rejected setting, a usage error),
 126 when the container's command cannot be executed, 127 when it is not
-found, and otherwise with the container's own exit code.`
+found, and otherwise with the container's own exit code. serve, experiment
+and an unknown command exit 2 on a usage error and 1 on any other failure.`
 
 // Command groups of the help text.
 const (
