@@ -124,7 +124,8 @@
 // A write that cannot be applied changes nothing and fails at once with
 // an errno. Its reason, in one line, becomes the content of the
 // directory's err file and goes to the supervisor's log with the
-// container's name and the file's.
+// container's name and the file's. mkdir and rmdir of a container are
+// operations on the root, so their reasons go to the root's err.
 //
 //	EINVAL     the text does not parse, a value is out of range, soft >
 //	           hard, a CPU that is not online, a bad container name, or a
