@@ -166,7 +166,8 @@
 //	                or a number from 1 to 64; the default is KILL, which
 //	                goes to every task.
 //	freeze, thaw    Suspend or resume every task; state reads frozen
-//	                meanwhile.
+//	                meanwhile. Freezing a frozen container, or thawing a
+//	                running one, succeeds and changes nothing.
 //	nice N, N       Set nice N, from -20 to 19, on every task now and on
 //	                tasks started later. On a container that is not
 //	                running, N is stored and applied at its next start.
