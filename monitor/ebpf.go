@@ -191,10 +191,8 @@ func possibleCPUs() (int, error) {
 func (m *ebpfMonitor) Kind() string { return "ebpf" }
 
 func (m *ebpfMonitor) Describe() string {
-	s := fmt.Sprintf("ebpf: tp_btf/rss_stat attached; "+
-		"approximate counters (fbc->count) away from limits, where a per-CPU cache skips the events that change none, "+
-		"exact per-CPU sums within %d KiB of a limit per address space of the container, "+
-		"with every address space of the container re-summed on entry, and on RSS reads (%d possible CPUs)",
+	s := fmt.Sprintf("ebpf: limits checked at every change of a process's RSS (tp_btf/rss_stat); "+
+		"exact within %d KiB of a limit per process of a container, approximate farther away (%d possible CPUs)",
 		m.marginBytes>>10, m.cpus)
 	m.mu.Lock()
 	defer m.mu.Unlock()
