@@ -48,22 +48,55 @@ const removedPrefix = ".removed-"
 // the files in the background. A layer is several directories, and on
 // an ext4 without a journal deleting them took longer than starting a
 // container. Shutdown waits for the deletions, and New deletes what a
-// supervisor that died left.
+// supervisor that died left. Temporary names are numbered from 1 in each
+// supervisor, so a name still taken by such a leftover is skipped. After
+// Shutdown's wait, the layer is deleted before discardLayer returns.
 func (s *Supervisor) discardLayer(name string) error {
 	dir := layerDir(s.cfg.StateDir, name)
-	removed := layerDir(s.cfg.StateDir, removedPrefix+strconv.FormatUint(s.discardSeq.Add(1), 10))
-	if err := os.Rename(dir, removed); err != nil {
+	var removed string
+	for {
+		removed = layerDir(s.cfg.StateDir, removedPrefix+strconv.FormatUint(s.discardSeq.Add(1), 10))
+		err := os.Rename(dir, removed)
+		if err == nil {
+			break
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		return fmt.Errorf("remove layer: %w", err)
+		if !errors.Is(err, os.ErrExist) { // ErrExist is EEXIST or ENOTEMPTY
+			// A layer left under the container's name would be the next
+			// container's of that name.
+			if err := os.RemoveAll(dir); err != nil {
+				return fmt.Errorf("remove layer: %w", err)
+			}
+			return nil
+		}
 	}
-	s.discards.Go(func() {
+	s.discardMu.Lock()
+	background := !s.discardsClosed
+	if background {
+		s.discards.Add(1)
+	}
+	s.discardMu.Unlock()
+	if !background {
+		return os.RemoveAll(removed)
+	}
+	go func() {
+		defer s.discards.Done()
 		if err := os.RemoveAll(removed); err != nil {
 			s.log.Error("remove layer", "container", name, "dir", removed, "err", err)
 		}
-	})
+	}()
 	return nil
+}
+
+// closeDiscards waits for the layers being deleted in the background and
+// makes later deletions run in the caller.
+func (s *Supervisor) closeDiscards() {
+	s.discardMu.Lock()
+	s.discardsClosed = true
+	s.discardMu.Unlock()
+	s.discards.Wait()
 }
 
 // removeDiscardedLayers deletes the layers that a supervisor that died
@@ -73,10 +106,11 @@ func removeDiscardedLayers(stateDir string) error {
 	if err != nil {
 		return err
 	}
+	var errs []error
 	for _, dir := range dirs {
 		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove layer left by an earlier supervisor: %w", err)
+			errs = append(errs, fmt.Errorf("remove layer left by an earlier supervisor: %w", err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -82,6 +82,11 @@ type Supervisor struct {
 	// discardSeq numbers their temporary names (see discardLayer).
 	discards   sync.WaitGroup
 	discardSeq atomic.Uint64
+	// discardMu orders the start of a deletion in the background with
+	// Shutdown's wait for them: a container can still be removed while
+	// the supervisor shuts down.
+	discardMu      sync.Mutex
+	discardsClosed bool // guarded by discardMu; set once Shutdown waits
 
 	// cgroupMu is taken while a container's lock is held, so it must
 	// never be held while taking mu or a container's lock.
@@ -342,7 +347,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		c.release()
 	}
 	s.runs.Wait() // those of removed containers too
-	s.discards.Wait()
+	s.closeDiscards()
 	s.cgroup.close()
 	if err := s.mon.Close(); err != nil {
 		s.log.Error("close memory monitor", "err", err)
