@@ -93,8 +93,9 @@ func (n *fileNode) Access(ctx context.Context, mask uint32) syscall.Errno {
 	return 0
 }
 
-// Setattr accepts truncation to size 0 on a writable file, which
-// `echo x > file` sends before its write, and rejects every other change.
+// Setattr accepts truncation to size 0 on a writable file, as truncate(2)
+// sends it, and rejects every other change. The truncation of `echo x >
+// file` comes with OPEN instead (CAP_ATOMIC_O_TRUNC; see checkAccess).
 func (n *fileNode) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if err := n.checkSetattr(in); err != nil {
 		return n.d.reject(n.spec.name, err)

@@ -91,8 +91,12 @@ func (l *Limits) set(key, value string) error {
 		if err == nil && l.Hard < minHard {
 			// Most likely a forgotten unit: no container runs in less
 			// than a page, and it would be killed at its first fault.
-			err = fmt.Errorf("%d bytes is less than one page (%d bytes), and a size without a unit is bytes, as in %s=%sM: %w",
-				l.Hard, minHard, key, value, ErrInvalid)
+			err = fmt.Errorf("%d bytes is less than one page (%d bytes): %w", l.Hard, minHard, ErrInvalid)
+			if l.Hard > 0 && strings.Trim(value, "0123456789") == "" {
+				// Only a bare number lacks a unit: 1K, or 0M, would not take an M.
+				err = fmt.Errorf("%d bytes is less than one page (%d bytes), and a size without a unit is bytes, as in %s=%sM: %w",
+					l.Hard, minHard, key, value, ErrInvalid)
+			}
 		}
 	case "pids":
 		l.Pids, err = parsePids(value)

@@ -96,6 +96,7 @@ func TestParseLimits(t *testing.T) {
 		{"garbage", "garbage", base, true},
 		{"negative", "soft=-1", base, true},
 		{"hard without a unit", "hard=64", base, true},
+		{"hard with a unit under a page", "hard=1K", base, true},
 		{"hard of one page", "hard=4K", Limits{Soft: Unlimited, Hard: 4096, Pids: 1024}, false},
 		{"soft below a page", "soft=1K", Limits{Soft: 1024, Hard: Unlimited, Pids: 1024}, false},
 		{"repeated key", "soft=1M soft=2M", base, true},
@@ -304,4 +305,25 @@ func FuzzParseEnv(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHardUnderPageHint suggests a unit only for a bare nonzero number.
+func TestHardUnderPageHint(t *testing.T) {
+	for _, tt := range []struct{ text, hint string }{
+		{"hard=64", "as in hard=64M"},
+		{"hard=1K", ""},
+		{"hard=0", ""},
+	} {
+		_, err := ParseLimits(tt.text, DefaultLimits())
+		if err == nil {
+			t.Errorf("%s: accepted", tt.text)
+			continue
+		}
+		if got := strings.Contains(err.Error(), "as in"); got != (tt.hint != "") {
+			t.Errorf("%s: error %q, want hint %q", tt.text, err, tt.hint)
+		}
+		if tt.hint != "" && !strings.Contains(err.Error(), tt.hint) {
+			t.Errorf("%s: error %q lacks %q", tt.text, err, tt.hint)
+		}
+	}
 }
