@@ -90,6 +90,11 @@ func openCgroupRoot(stateDir, parent string, log *slog.Logger) (*cgroupRoot, err
 		return nil, err
 	}
 	leftovers := root.leftovers()
+	// A container paused when its supervisor died has a frozen init,
+	// which could neither save the log nor exit.
+	for _, name := range leftovers {
+		os.WriteFile(filepath.Join(root.path, name, "cgroup.freeze"), []byte("0"), 0)
+	}
 	awaitEmpty(root.path, leftovers, leftoverWait)
 	for _, name := range leftovers {
 		cg := root.existing(name)
