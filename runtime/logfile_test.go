@@ -73,27 +73,14 @@ func TestLogFileRotation(t *testing.T) {
 // TestLogFileSplice moves a pipe's bytes into a log across a rotation
 // with spliceFrom, then checks the pipe's empty and closed states.
 func TestLogFileSplice(t *testing.T) {
-	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "logs"), 0o700)
 	const max = 64 << 10
-	l, err := openLogFile(dir, "c", max)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.remove()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	l, dir := newTestLog(t, max)
+	fd, w := nonblockingPipe(t)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 3<<10) // 48 KiB
 	if _, err := w.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	fd := int(r.Fd())
-	if err := unix.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
+
 	var moved int64
 	for moved < int64(len(data)) {
 		n, err := l.spliceFrom(fd, 5000)
@@ -140,24 +127,11 @@ func TestLogFileSplice(t *testing.T) {
 // TestLogReadInto covers the read and write fallback of pumpLog for
 // file systems without splice writes.
 func TestLogReadInto(t *testing.T) {
-	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "logs"), 0o700)
-	l, err := openLogFile(dir, "c", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.remove()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	fd := int(r.Fd())
-	if err := unix.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
+	l, _ := newTestLog(t, 0)
+	fd, w := nonblockingPipe(t)
 	w.Write([]byte("first\n"))
 	w.Write([]byte("second\n"))
+
 	if n, err := readInto(fd, l); n != 13 || err != nil {
 		t.Errorf("readInto = %d, %v; want 13, nil", n, err)
 	}
@@ -168,6 +142,7 @@ func TestLogReadInto(t *testing.T) {
 	if n, err := readInto(fd, l); n != 0 || err != nil {
 		t.Errorf("readInto from the closed pipe = %d, %v; want 0, nil", n, err)
 	}
+
 	got := make([]byte, 64)
 	n, _ := l.ReadAt(got, 0)
 	if string(got[:n]) != "first\nsecond\n" {
@@ -179,14 +154,8 @@ func TestLogReadInto(t *testing.T) {
 // as on a file system without splice writes, and checks that copyLog
 // moves the pipe's bytes with read and write instead.
 func TestCopyLogFallsBack(t *testing.T) {
-	dir := t.TempDir()
-	os.Mkdir(filepath.Join(dir, "logs"), 0o700)
-	l, err := openLogFile(dir, "c", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.remove()
-	// splice(2) refuses a file in append mode with EINVAL.
+	l, _ := newTestLog(t, 0)
+	// splice(2) rejects a file in append mode with EINVAL.
 	flags, err := unix.FcntlInt(l.cur.Fd(), unix.F_GETFL, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -201,6 +170,7 @@ func TestCopyLogFallsBack(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 1000)
 	w.Write(data)
 	w.Close()
+
 	var errs []error
 	<-pumpLog(r, l, func(err error) { errs = append(errs, err) })
 	if len(errs) > 0 {
@@ -209,4 +179,36 @@ func TestCopyLogFallsBack(t *testing.T) {
 	if l.Size() != int64(len(data)) {
 		t.Errorf("log holds %d bytes, want %d", l.Size(), len(data))
 	}
+}
+
+// newTestLog opens the log of a container c in a new state directory,
+// removed with the test, and returns it with the directory.
+func newTestLog(t *testing.T, max int64) (*logFile, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := openLogFile(dir, "c", max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.remove() })
+	return l, dir
+}
+
+// nonblockingPipe returns the non-blocking read end of a new pipe, as a
+// descriptor, and its write end. The read end is closed with the test.
+func nonblockingPipe(t *testing.T) (int, *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	fd := int(r.Fd())
+	if err := unix.SetNonblock(fd, true); err != nil {
+		t.Fatal(err)
+	}
+	return fd, w
 }

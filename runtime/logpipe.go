@@ -79,13 +79,16 @@ func copyLog(conn syscall.RawConn, lf *logFile) error {
 // readBuffers are the buffers of the read and write fallback. A
 // container's copy takes one only while its pipe has data, so a thousand
 // idle containers do not each keep one.
-var readBuffers = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+var readBuffers = sync.Pool{New: func() any { return new(readBuffer) }}
+
+// readBuffer is one buffer of readBuffers.
+type readBuffer [64 << 10]byte
 
 // readInto reads what the pipe holds, up to one buffer, and appends it to
 // the log. Like a splice it returns 0 at the pipe's end and EAGAIN when
 // the pipe is empty.
 func readInto(fd int, lf *logFile) (int64, error) {
-	buf := readBuffers.Get().(*[64 << 10]byte)
+	buf := readBuffers.Get().(*readBuffer)
 	defer readBuffers.Put(buf)
 	n, err := unix.Read(fd, buf[:])
 	if err != nil || n <= 0 {
@@ -100,7 +103,7 @@ func drainPipe(conn syscall.RawConn) error {
 		var n int
 		var readErr error
 		err := conn.Read(func(fd uintptr) bool {
-			buf := readBuffers.Get().(*[64 << 10]byte)
+			buf := readBuffers.Get().(*readBuffer)
 			defer readBuffers.Put(buf)
 			n, readErr = unix.Read(int(fd), buf[:])
 			return readErr != unix.EAGAIN

@@ -115,14 +115,6 @@ func (c *Container) recordLocked() record {
 	}
 }
 
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
 // loadRecords restores the containers of an earlier supervisor. Those that
 // were running when it died are reported exited with reason lost: their
 // processes were killed with their cgroups.
