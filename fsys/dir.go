@@ -70,14 +70,14 @@ func (n *dirNode) lookupFile(ctx context.Context, name string, out *fuse.EntryOu
 
 // nameTimeout is how long the kernel keeps a name it looked up in the
 // tree. The names of a directory's files never change, and a container
-// directory goes away only through rmdir, which the kernel sees, so the
-// names may stay for good. Attributes and missing names are never kept,
+// directory goes away only through rmdir, which passes through the
+// kernel, so the names may stay for good. Attributes and missing names are never kept,
 // since sizes change and a container directory must appear at once.
 const nameTimeout = 24 * time.Hour
 
-// Getxattr fails with ENOSYS, after which the kernel asks no more. The
-// tree has no extended attributes, and the kernel would otherwise ask
-// for security.capability before every write.
+// Getxattr fails with ENOSYS, after which the kernel sends no more
+// GETXATTR requests. The tree has no extended attributes, and the kernel
+// would otherwise request security.capability before every write.
 func (n *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	return 0, syscall.ENOSYS
 }

@@ -64,8 +64,8 @@ func (s *Supervisor) discardLayer(name string) error {
 			return nil
 		}
 		if !errors.Is(err, os.ErrExist) { // ErrExist is EEXIST or ENOTEMPTY
-			// A layer left under the container's name would be the next
-			// container's of that name.
+			// A layer left under the container's name would be used by
+			// the next container of that name.
 			if err := os.RemoveAll(dir); err != nil {
 				return fmt.Errorf("remove layer: %w", err)
 			}

@@ -36,7 +36,7 @@ func TestRemoveDiscardedLayers(t *testing.T) {
 
 // TestDiscardLayerPastLeftover moves a removed container's layer out of
 // its name even when a layer that an earlier supervisor could not delete
-// holds the first temporary name, so that a new container of that name
+// has the first temporary name, so that a new container of that name
 // starts with an empty layer.
 func TestDiscardLayerPastLeftover(t *testing.T) {
 	state := t.TempDir()

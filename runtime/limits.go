@@ -93,7 +93,7 @@ func (l *Limits) set(key, value string) error {
 			// than a page, and it would be killed at its first fault.
 			err = fmt.Errorf("%d bytes is less than one page (%d bytes): %w", l.Hard, minHard, ErrInvalid)
 			if l.Hard > 0 && strings.Trim(value, "0123456789") == "" {
-				// Only a bare number lacks a unit: 1K, or 0M, would not take an M.
+				// Only a bare number lacks a unit, so 1K or 0M gets no hint.
 				err = fmt.Errorf("%d bytes is less than one page (%d bytes), and a size without a unit is bytes, as in %s=%sM: %w",
 					l.Hard, minHard, key, value, ErrInvalid)
 			}

@@ -37,7 +37,7 @@ const prestartPrefix = ".prestart-"
 // filling at the first refill, which Create sends. A fork while a front
 // end mounts the tree can hang: a child forked while go-fuse's mount probe
 // held a file of the tree open (v2.12.1) stopped in the flush of that
-// file, which the supervisor, waiting for the fork, never answered.
+// file. The supervisor, waiting for the fork, never replied to it.
 func newPrestartPool(s *Supervisor, size int) *prestartPool {
 	p := &prestartPool{s: s, size: size, log: s.log,
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}

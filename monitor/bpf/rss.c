@@ -846,10 +846,10 @@ static __always_inline void cache_fill(struct mm_cache *cache, __u64 key, __u64 
 	cache->pages[2] = *(volatile __s64 *)&entry->pages[MM_SHMEMPAGES];
 	bytes = pages_to_bytes(*(volatile __s64 *)&use->pages);
 	margin = zone_margin(use);
-	// Not while the slot is marked exact: the first event outside the
-	// zone must reach account and clear the mark, or a return to the zone
-	// would find it set and skip resum_all although the mms of the
-	// cgroup were charged inexact values in between.
+	// Not while the slot is marked exact, because the first event outside
+	// the zone must reach account and clear the mark. Otherwise a return
+	// to the zone would find it set and skip resum_all, although the
+	// cgroup's mms were charged inexact values in between.
 	cache->skip = !near(bytes, bytes, lim->soft, margin) && !near(bytes, bytes, lim->hard, margin) &&
 		      !*(volatile __u32 *)&use->exact;
 }
