@@ -193,10 +193,11 @@ func newInitPipes(logDir string) (*initPipes, error) {
 	return p, nil
 }
 
-// logPipeSize is the capacity asked for a container's output pipe. With
-// the default of 64 KiB the writer waited for the supervisor more often:
-// 0.35 to 0.55 GiB/s against 1.57 to 1.72 with 256 KiB, where 128 KiB
-// gave 1.03 to 1.30 and 1 MiB 0.98 to 1.57 (see logChunk). The kernel
+// logPipeSize is the capacity requested for a container's output pipe.
+// With the default of 64 KiB the writer waited for the supervisor more
+// often. As an indication, from a shell loop of seven 1 GiB runs each
+// rather than make bench: 0.35 to 0.55 GiB/s against 1.57 to 1.72 with
+// 256 KiB, 1.03 to 1.30 with 128 KiB, 0.98 to 1.57 with 1 MiB. The kernel
 // allocates a pipe's pages only while they hold data. An idle container's
 // larger pipe costs its array of 64 buffer slots, about 2.5 KiB, and
 // counts against the user's pipe quota, which binds only users without

@@ -11,9 +11,10 @@ import (
 // logChunk is the most bytes moved from a container's pipe in one system
 // call. A splice holds the pipe's lock while it copies into the file, and
 // the container's writes wait for it meanwhile. Short splices let both
-// sides run at once and keep the pipe's pages in the CPU caches: with
-// 1 GiB from busybox dd, 7 runs each, 32 KiB gave 1.57 to 1.72 GiB/s,
-// 256 KiB 0.39 to 1.88, and dd | cat 0.38 to 0.72.
+// sides run at once and keep the pipe's pages in the CPU caches. In make
+// bench, 256 KiB steps from a 1 MiB pipe gave a median of 0.56 GiB/s
+// against 0.68 for dd | cat, and 32 KiB steps 1.48 to 1.56 against 0.72
+// to 0.79 (see docs/BENCHMARKS.md).
 const logChunk = 32 << 10
 
 // pumpLog moves a container's output from the read end of its pipe into
