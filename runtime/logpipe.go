@@ -13,8 +13,8 @@ import (
 // the container's writes wait for it meanwhile. Short splices let both
 // sides run at once and keep the pipe's pages in the CPU caches. In make
 // bench, 256 KiB steps from a 1 MiB pipe gave a median of 0.56 GiB/s
-// against 0.68 for dd | cat, and 32 KiB steps 1.48 to 1.56 against 0.72
-// to 0.79 (see docs/BENCHMARKS.md).
+// against 0.68 for dd | cat, and 32 KiB steps 1.52 and 1.48 against 0.72
+// and 0.79 in two runs (see docs/BENCHMARKS.md).
 const logChunk = 32 << 10
 
 // pumpLog moves a container's output from the read end of its pipe into
