@@ -365,13 +365,18 @@ func (cg *cgroup) freeze(frozen bool) error {
 	return fmt.Errorf("cgroup %s: %q not reached after 1s", cg.path, want)
 }
 
-// destroy kills every task in the cgroup, waits for them to exit and
-// removes the directory.
-func (cg *cgroup) destroy() error {
+// closeFD closes the descriptor for CLONE_INTO_CGROUP.
+func (cg *cgroup) closeFD() {
 	if cg.fd >= 0 {
 		unix.Close(cg.fd)
 		cg.fd = -1
 	}
+}
+
+// destroy kills every task in the cgroup, waits for them to exit and
+// removes the directory.
+func (cg *cgroup) destroy() error {
+	cg.closeFD()
 	// The last tasks leave the cgroup shortly after their exit is
 	// reported, so retry with a growing pause, 2 s in all at most.
 	var err error

@@ -38,6 +38,9 @@ type Container struct {
 	// recordSize is the size of the container's record on disk, 0 before
 	// the first write; guarded by mu.
 	recordSize int
+	// recordPending is set from Create until the record is first
+	// written; guarded by mu.
+	recordPending bool
 	// exited is closed when the current run ends; guarded by mu.
 	exited chan struct{}
 }

@@ -24,7 +24,6 @@ type initProc struct {
 	configW *os.File      // the configuration, then end of file
 	statusR *os.File      // the init's reports
 	status  *bufio.Reader // reads statusR
-	deathW  *os.File      // held open while the supervisor lives
 	logR    *os.File      // the container's output
 	// sawReady is set once the init's ready report was read from status.
 	sawReady bool
@@ -57,7 +56,7 @@ func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 	cmd.Args[0] = "ctlfs-init"
 	cmd.Stdin = p.devNull
 	cmd.Stdout, cmd.Stderr = p.logW, p.logW
-	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, p.deathR, p.logRInit, p.logDir}
+	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, s.deathR, p.logRInit, p.logDir}
 	// One thread runs the init's work; more only cost start time and
 	// memory, which counts against the container.
 	cmd.Env = []string{"GOMAXPROCS=1"}
@@ -73,15 +72,31 @@ func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 		UseCgroupFD: true,
 		CgroupFD:    cg.fd,
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	// Only the clone needed it, and each descriptor the supervisor holds
+	// makes every later clone and exec slower.
+	cg.closeFD()
+	if err != nil {
 		p.closeParentEnds()
 		return nil, fmt.Errorf("start init: %w", err)
 	}
 	return &initProc{
 		cmd: cmd, pid: cmd.Process.Pid, cg: cg,
 		configW: p.configW, statusR: p.statusR, status: bufio.NewReader(p.statusR),
-		deathW: p.deathW, logR: p.logR,
+		logR: p.logR,
 	}, nil
+}
+
+// newDeathPipe returns the ends of a new death pipe. The read end is left
+// in blocking mode, so that passing it to an init never changes the mode
+// of the open file that the inits share: each init makes it non-blocking
+// for its own poller, and os/exec would put it back.
+func newDeathPipe() (*os.File, *os.File, error) {
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, fmt.Errorf("create death pipe: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "death"), os.NewFile(uintptr(fds[1]), "death"), nil
 }
 
 func closeFile(f *os.File) {
@@ -94,7 +109,7 @@ func closeFile(f *os.File) {
 // removes its cgroup.
 func (ip *initProc) discard() error {
 	ip.cg.kill()
-	for _, f := range []*os.File{ip.configW, ip.statusR, ip.deathW, ip.logR} {
+	for _, f := range []*os.File{ip.configW, ip.statusR, ip.logR} {
 		f.Close()
 	}
 	ip.cmd.Wait()
@@ -156,7 +171,6 @@ type initPipes struct {
 	logDir           *os.File // STATE_DIR/logs, for the init to save the log
 	configR, configW *os.File
 	statusR, statusW *os.File
-	deathR, deathW   *os.File
 }
 
 func newInitPipes(logDir string) (*initPipes, error) {
@@ -171,7 +185,7 @@ func newInitPipes(logDir string) (*initPipes, error) {
 	}
 	pairs := []struct{ r, w **os.File }{
 		{&p.logR, &p.logW}, {&p.configR, &p.configW},
-		{&p.statusR, &p.statusW}, {&p.deathR, &p.deathW},
+		{&p.statusR, &p.statusW},
 	}
 	for _, pair := range pairs {
 		if *pair.r, *pair.w, err = os.Pipe(); err != nil {
@@ -229,7 +243,7 @@ func reopen(f *os.File) (*os.File, error) {
 
 // closeChildEnds closes the supervisor's copies of the init's ends.
 func (p *initPipes) closeChildEnds() {
-	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.logRInit, p.configR, p.statusW, p.deathR} {
+	for _, f := range []*os.File{p.devNull, p.logDir, p.logW, p.logRInit, p.configR, p.statusW} {
 		if f != nil {
 			f.Close()
 		}
@@ -237,7 +251,7 @@ func (p *initPipes) closeChildEnds() {
 }
 
 func (p *initPipes) closeParentEnds() {
-	for _, f := range []*os.File{p.logR, p.configW, p.statusR, p.deathW} {
+	for _, f := range []*os.File{p.logR, p.configW, p.statusR} {
 		if f != nil {
 			f.Close()
 		}

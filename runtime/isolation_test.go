@@ -35,6 +35,32 @@ func TestLayerKeepsRootfsClean(t *testing.T) {
 	}
 }
 
+// TestDevices checks the devices of the container's /dev: each has the
+// host device's number and mode, and works.
+func TestDevices(t *testing.T) {
+	sup := newSupervisor(t)
+	script := `for d in null zero full random urandom tty; do stat -c "%n %F %t:%T %a" /dev/$d; done;
+		echo x > /dev/null && echo null-ok;
+		head -c 5 /dev/zero | wc -c; head -c 7 /dev/urandom | wc -c;
+		(echo x > /dev/full) 2>/dev/null || echo full-ok`
+	c, st := runCommand(t, sup, "devices", "sh -c '"+script+"'")
+	log := readLog(t, c)
+	if st.String() != "exited 0" {
+		t.Fatalf("state %q, log:\n%s", st, log)
+	}
+	want := []string{
+		"/dev/null character special file 1:3 666", "/dev/zero character special file 1:5 666",
+		"/dev/full character special file 1:7 666", "/dev/random character special file 1:8 666",
+		"/dev/urandom character special file 1:9 666", "/dev/tty character special file 5:0 666",
+		"null-ok", "5", "7", "full-ok",
+	}
+	for _, line := range want {
+		if !strings.Contains(log, line+"\n") {
+			t.Errorf("no line %q in the container's output:\n%s", line, log)
+		}
+	}
+}
+
 func TestPrivilegesDropped(t *testing.T) {
 	sup := newSupervisor(t)
 	script := `grep -E "^(CapBnd|NoNewPrivs)" /proc/self/status;

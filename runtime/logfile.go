@@ -25,32 +25,49 @@ type logFile struct {
 	path string
 	max  int64 // cap on disk use in bytes; 0 means no cap
 
-	mu    sync.Mutex
-	cur   *os.File // guarded by mu; nil once closed
-	old   *os.File // guarded by mu; NAME.log.1, or nil
-	start int64    // guarded by mu; logical offset of the first byte of old, or of cur
-	split int64    // guarded by mu; logical offset of the first byte of cur
-	end   int64    // guarded by mu; logical offset after the last byte
+	mu     sync.Mutex
+	cur    *os.File // guarded by mu; nil until the first byte, and once closed
+	old    *os.File // guarded by mu; NAME.log.1, or nil
+	closed bool     // guarded by mu
+	start  int64    // guarded by mu; logical offset of the first byte of old, or of cur
+	split  int64    // guarded by mu; logical offset of the first byte of cur
+	end    int64    // guarded by mu; logical offset after the last byte
 }
 
 var _ Stream = (*logFile)(nil)
 
+// openLogFile opens the log files of container name that exist. NAME.log
+// is created with the first byte appended: a new file costs an inode
+// allocation, which on an ext4 without a journal scans every inode
+// deleted in the last minutes, and many containers never write a byte.
 func openLogFile(stateDir, name string, max int64) (*logFile, error) {
 	l := &logFile{path: filepath.Join(stateDir, "logs", name+".log"), max: max}
 	var err error
-	// Not O_APPEND: splice(2) refuses a file in append mode. The one
-	// appender writes at the end through explicit offsets instead.
-	if l.cur, err = os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+	if l.cur, err = openLogPart(l.path, 0); err != nil {
+		return nil, err
 	}
-	l.old, err = os.Open(l.path + ".1")
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		l.cur.Close()
-		return nil, fmt.Errorf("open log: %w", err)
+	if l.old, err = openLogPart(l.path+".1", 0); err != nil {
+		closeFile(l.cur)
+		return nil, err
 	}
 	l.split = fileSize(l.old)
 	l.end = l.split + fileSize(l.cur)
 	return l, nil
+}
+
+// openLogPart opens one file of a log for reading and writing, with
+// flags added, and returns nil for a file that does not exist. Not
+// O_APPEND: splice(2) refuses a file in append mode, so the one appender
+// writes at the end through explicit offsets instead.
+func openLogPart(path string, flags int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|flags, 0o600)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	return f, nil
 }
 
 func fileSize(f *os.File) int64 {
@@ -70,9 +87,14 @@ func fileSize(f *os.File) int64 {
 func (l *logFile) resync() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cur != nil {
-		l.end = l.split + fileSize(l.cur)
+	if l.closed {
+		return
 	}
+	if l.cur == nil {
+		// The init may have created it.
+		l.cur, _ = openLogPart(l.path, 0)
+	}
+	l.end = l.split + fileSize(l.cur)
 }
 
 // append writes p at the end of the log. A chunk that would take the
@@ -103,6 +125,13 @@ func (l *logFile) append(p []byte) error {
 func (l *logFile) spliceFrom(pipeFD int, limit int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.cur == nil && !l.closed {
+		// Make the file only for bytes to put in it: the first splice
+		// comes before the container has written anything.
+		if n, err := pipeState(pipeFD); n <= 0 || err != nil {
+			return 0, err
+		}
+	}
 	room, err := l.roomLocked()
 	if err != nil {
 		return 0, err
@@ -116,11 +145,34 @@ func (l *logFile) spliceFrom(pipeFD int, limit int64) (int64, error) {
 	return n, err
 }
 
+// pipeState returns 1 when the pipe pipeFD has bytes to read, 0 at its
+// end, and EAGAIN when it is empty but still open for writing.
+func pipeState(pipeFD int) (int, error) {
+	fds := []unix.PollFd{{Fd: int32(pipeFD), Events: unix.POLLIN}}
+	if _, err := unix.Poll(fds, 0); err != nil {
+		return 0, err
+	}
+	switch {
+	case fds[0].Revents&unix.POLLIN != 0:
+		return 1, nil
+	case fds[0].Revents&unix.POLLHUP != 0:
+		return 0, nil
+	}
+	return 0, unix.EAGAIN
+}
+
 // roomLocked returns how many bytes the current file takes before it
 // reaches half the cap, after rotating a full file.
 func (l *logFile) roomLocked() (int64, error) {
-	if l.cur == nil {
+	if l.closed {
 		return 0, os.ErrClosed
+	}
+	if l.cur == nil {
+		cur, err := openLogPart(l.path, os.O_CREATE)
+		if err != nil {
+			return 0, err
+		}
+		l.cur = cur
 	}
 	if l.max <= 0 {
 		return math.MaxInt64, nil
@@ -171,7 +223,7 @@ func (l *logFile) Start() int64 {
 func (l *logFile) ReadAt(p []byte, off int64) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cur == nil {
+	if l.closed {
 		return 0, os.ErrClosed
 	}
 	if off < l.start {
@@ -179,6 +231,12 @@ func (l *logFile) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if off >= l.end {
 		return 0, io.EOF
+	}
+	if err := l.reopenLocked(); err != nil {
+		return 0, err
+	}
+	if (off < l.split && l.old == nil) || (off >= l.split && l.cur == nil) {
+		return 0, fmt.Errorf("log file of offset %d is gone: %w", off, os.ErrNotExist)
 	}
 	if int64(len(p)) > l.end-off {
 		p = p[:l.end-off]
@@ -188,7 +246,7 @@ func (l *logFile) ReadAt(p []byte, off int64) (int, error) {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return n, err
 		}
-		if n < len(p) && off+int64(n) == l.split {
+		if n < len(p) && off+int64(n) == l.split && l.cur != nil {
 			m, err := l.cur.ReadAt(p[n:], 0)
 			return n + m, ignoreEOF(err)
 		}
@@ -196,6 +254,34 @@ func (l *logFile) ReadAt(p []byte, off int64) (int, error) {
 	}
 	n, err := l.cur.ReadAt(p, off-l.split)
 	return n, ignoreEOF(err)
+}
+
+// idle closes the log's files until the next read or append, so that a
+// container that is not running holds no descriptor.
+func (l *logFile) idle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range []**os.File{&l.cur, &l.old} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
+	}
+}
+
+// reopenLocked opens again the files that idle closed and that hold
+// bytes of the log.
+func (l *logFile) reopenLocked() error {
+	var err error
+	if l.old == nil && l.split > l.start {
+		if l.old, err = openLogPart(l.path+".1", 0); err != nil {
+			return err
+		}
+	}
+	if l.cur == nil && l.end > l.split {
+		l.cur, err = openLogPart(l.path, 0)
+	}
+	return err
 }
 
 func ignoreEOF(err error) error {
@@ -208,10 +294,14 @@ func ignoreEOF(err error) error {
 func (l *logFile) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.cur == nil {
+	if l.closed {
 		return nil
 	}
-	err := l.cur.Close()
+	l.closed = true
+	var err error
+	if l.cur != nil {
+		err = l.cur.Close()
+	}
 	if l.old != nil {
 		l.old.Close()
 	}
@@ -223,9 +313,10 @@ func (l *logFile) remove() error {
 	if err := l.close(); err != nil {
 		return err
 	}
-	err := os.Remove(l.path + ".1")
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+	for _, path := range []string{l.path + ".1", l.path} {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
-	return os.Remove(l.path)
+	return nil
 }

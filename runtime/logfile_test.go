@@ -70,6 +70,71 @@ func TestLogFileRotation(t *testing.T) {
 	}
 }
 
+// TestLogFileCreatedAtFirstByte checks that a log makes no file until
+// something is appended, reads as empty meanwhile, and can be removed
+// and closed either way.
+func TestLogFileCreatedAtFirstByte(t *testing.T) {
+	l, dir := newTestLog(t, 0)
+	path := filepath.Join(dir, "logs", "c.log")
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("log file before the first byte: stat err = %v, want not exist", err)
+	}
+	if n, err := l.ReadAt(make([]byte, 8), 0); n != 0 || err != io.EOF {
+		t.Errorf("read of an empty log = %d, %v; want 0, EOF", n, err)
+	}
+	if err := l.append([]byte("hi\n")); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(path); err != nil || string(data) != "hi\n" {
+		t.Errorf("log file after the first bytes = %q, %v; want %q", data, err, "hi\n")
+	}
+
+	// An idle log closes its file and opens it again to read or append.
+	l.idle()
+	if l.cur != nil {
+		t.Error("idle left the log file open")
+	}
+	if err := l.append([]byte("again\n")); err != nil {
+		t.Fatal(err)
+	}
+	l.idle()
+	got := make([]byte, 64)
+	if n, err := l.ReadAt(got, 0); string(got[:n]) != "hi\nagain\n" || err != nil {
+		t.Errorf("read after idle = %q, %v; want %q", got[:n], err, "hi\nagain\n")
+	}
+
+	empty, err := openLogFile(dir, "d", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := empty.remove(); err != nil {
+		t.Errorf("remove a log that was never written: %v", err)
+	}
+	if err := empty.append([]byte("late\n")); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("append after remove: err = %v, want ErrClosed", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "logs", "d.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("append after remove made the file: stat err = %v", err)
+	}
+}
+
+// TestLogFileSpliceMakesNoEmptyFile checks that splicing from a pipe
+// that is empty, or closed without data, leaves the log without a file.
+func TestLogFileSpliceMakesNoEmptyFile(t *testing.T) {
+	l, dir := newTestLog(t, 0)
+	fd, w := nonblockingPipe(t)
+	if n, err := l.spliceFrom(fd, 1024); n != 0 || err != unix.EAGAIN {
+		t.Errorf("splice from an empty pipe = %d, %v; want 0, EAGAIN", n, err)
+	}
+	w.Close()
+	if n, err := l.spliceFrom(fd, 1024); n != 0 || err != nil {
+		t.Errorf("splice from a closed empty pipe = %d, %v; want 0, nil", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "logs", "c.log")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("log file after splices of nothing: stat err = %v, want not exist", err)
+	}
+}
+
 // TestLogFileSplice moves a pipe's bytes into a log across a rotation
 // with spliceFrom, then checks the pipe's empty and closed states.
 func TestLogFileSplice(t *testing.T) {
@@ -154,7 +219,12 @@ func TestLogReadInto(t *testing.T) {
 // as on a file system without splice writes, and checks that copyLog
 // moves the pipe's bytes with read and write instead.
 func TestCopyLogFallsBack(t *testing.T) {
-	l, _ := newTestLog(t, 0)
+	l, dir := newTestLog(t, 0)
+	// The file is made at the first byte; open it now to change its mode.
+	if err := os.WriteFile(filepath.Join(dir, "logs", "c.log"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.resync()
 	// splice(2) rejects a file in append mode with EINVAL.
 	flags, err := unix.FcntlInt(l.cur.Fd(), unix.F_GETFL, 0)
 	if err != nil {

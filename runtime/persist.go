@@ -50,12 +50,23 @@ func (c *Container) persistLocked() {
 	if c.removed {
 		return
 	}
+	c.recordPending = false
 	data, err := json.MarshalIndent(c.recordLocked(), "", "\t")
 	if err == nil {
 		c.recordSize, err = writeRecord(recordPath(c.sup.cfg.StateDir, c.name), data, c.recordSize)
 	}
 	if err != nil {
 		c.sup.log.Error("save container metadata", "container", c.name, "err", err)
+	}
+}
+
+// persistPending writes the first record of a new container, unless
+// another write or its removal came first.
+func (c *Container) persistPending() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recordPending {
+		c.persistLocked()
 	}
 }
 

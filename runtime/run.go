@@ -190,8 +190,8 @@ func (r *run) wait(logDrained <-chan struct{}) {
 	}
 	r.awaitHardLimit(status, initErr)
 	<-logDrained
+	r.c.log.idle()
 	r.stopKillTimer()
-	r.deathW.Close()
 	// The CPU time is final: the init, the namespace's PID 1, has exited,
 	// and every task with it.
 	r.saveCPUTime()

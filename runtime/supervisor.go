@@ -88,6 +88,15 @@ type Supervisor struct {
 	discardMu      sync.Mutex
 	discardsClosed bool // guarded by discardMu; set once Shutdown waits
 
+	// deathR and deathW are the death pipe, which every init holds the
+	// read end of: its end of file tells the inits that the supervisor
+	// died. The supervisor holds both ends until Shutdown is done.
+	deathR, deathW *os.File
+
+	// records counts the first records of new containers being written
+	// (see Create).
+	records sync.WaitGroup
+
 	// cgroupMu is taken while a container's lock is held, so it must
 	// never be held while taking mu or a container's lock.
 	cgroupMu sync.Mutex
@@ -149,6 +158,10 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	s.cgroup = cg
+	if s.deathR, s.deathW, err = newDeathPipe(); err != nil {
+		cg.close()
+		return nil, err
+	}
 	// The inits of the containers restored above are gone now, and with
 	// them any writer of their logs but this supervisor.
 	for _, c := range s.containers {
@@ -221,19 +234,18 @@ func (s *Supervisor) Create(name string) (*Container, error) {
 	if _, ok := s.containers[name]; ok {
 		return nil, fmt.Errorf("container %q: %w", name, ErrExist)
 	}
-	// The layer is made now rather than at the first start, which then
-	// finds it.
-	if _, err := prepareLayer(s.cfg.StateDir, name); err != nil {
-		return nil, err
-	}
+	// Nothing is written to disk here. The kernel holds the lock of the
+	// tree's root for the whole mkdir, so every mkdir waits for the one
+	// before it, and creating a file took milliseconds on an ext4 without
+	// a journal. The layer is made at the first start, the log file at the
+	// first output, and the record just after mkdir returns.
 	c, err := newContainer(s, name)
 	if err != nil {
 		return nil, err
 	}
 	s.containers[name] = c
-	c.mu.Lock()
-	c.persistLocked()
-	c.mu.Unlock()
+	c.recordPending = true
+	s.records.Go(c.persistPending)
 	c.emit("created")
 	s.log.Info("container created", "container", name)
 	s.prestart.refill()
@@ -347,6 +359,9 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		c.release()
 	}
 	s.runs.Wait() // those of removed containers too
+	s.records.Wait()
+	s.deathW.Close()
+	s.deathR.Close()
 	s.closeDiscards()
 	s.cgroup.close()
 	if err := s.mon.Close(); err != nil {

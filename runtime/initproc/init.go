@@ -103,9 +103,10 @@ func awaitStart() error {
 }
 
 // watchSupervisor exits the init, and so kills the container, when the
-// supervisor dies: the death pipe's write end closes with it. This covers
-// what Pdeathsig misses, since Pdeathsig fires when the thread that forked
-// exits, not the process.
+// supervisor dies: the death pipe's write end closes with it. Every init
+// reads the same pipe, which the supervisor also closes once Shutdown is
+// done. This covers what Pdeathsig misses, since Pdeathsig fires when the
+// thread that forked exits, not the process.
 func watchSupervisor(logName string) {
 	// A non-blocking pipe is read through the runtime's poller, which
 	// spares the init a thread blocked in read.
@@ -114,8 +115,8 @@ func watchSupervisor(logName string) {
 	var b [1]byte
 	f.Read(b[:])
 	if finished.Load() {
-		// The supervisor closed the pipe because the run is over, and the
-		// init is exiting: its log may be gone already.
+		// The run is over and the init is exiting: its log may be gone
+		// already.
 		select {}
 	}
 	supervisorGone.Store(true)
@@ -142,9 +143,11 @@ func saveLog(logName string) {
 	if logName == "" {
 		return
 	}
-	// Not O_CREAT: the supervisor creates the log with the container and
-	// deletes it with the container, and a log that is gone stays gone.
-	out, err := unix.Openat(LogDirFD, logName, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0)
+	// O_CREAT, because the supervisor creates the log at its first byte.
+	// A removed container's log is not made again: a container is removed
+	// only once its run is over, and then finished stops the watcher
+	// before it gets here.
+	out, err := unix.Openat(LogDirFD, logName, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return
 	}
@@ -234,25 +237,27 @@ func setupRoot(cfg *Config) error {
 	return dropPrivileges()
 }
 
-// mountRoot mounts the container's root in the init's mount namespace:
-// the overlay of the private layer on the rootfs or, without a layer, a
-// bind mount of the rootfs. It returns the host path of the mount.
+// mountRoot mounts the container's root on the rootfs's own path, in the
+// init's mount namespace: the overlay of the private layer on the rootfs
+// or, without a layer, a bind mount of the rootfs. The overlay finds its
+// lower directory before its mount covers it, so the layer needs no
+// directory to mount on. It returns the host path of the mount.
 func mountRoot(cfg *Config) (string, error) {
-	if l := cfg.Layer; l != nil {
-		opts := "lowerdir=" + cfg.Rootfs + ",upperdir=" + l.Upper + ",workdir=" + l.Work
-		if err := unix.Mount("overlay", l.Merged, "overlay", 0, opts); err != nil {
-			return "", fmt.Errorf("mount overlay of %s on %s: %w", cfg.Rootfs, l.Merged, err)
-		}
-		return l.Merged, nil
-	}
 	root := cfg.Rootfs
+	if l := cfg.Layer; l != nil {
+		opts := "lowerdir=" + root + ",upperdir=" + l.Upper + ",workdir=" + l.Work
+		if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
+			return "", fmt.Errorf("mount overlay of %s with layer %s: %w", root, l.Upper, err)
+		}
+		return root, nil
+	}
 	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return "", fmt.Errorf("bind mount rootfs %s: %w", root, err)
 	}
 	return root, nil
 }
 
-// devNodes are the host devices bind-mounted into the container's /dev.
+// devNodes are the host devices made again in the container's /dev.
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
 // setupDev mounts a tmpfs on dev with the usual harmless devices, a
@@ -263,12 +268,8 @@ func setupDev(dev string) error {
 		return fmt.Errorf("mount tmpfs on %s (does the rootfs have /dev?): %w", dev, err)
 	}
 	for _, name := range devNodes {
-		p := filepath.Join(dev, name)
-		if err := os.WriteFile(p, nil, 0o666); err != nil {
-			return fmt.Errorf("create %s: %w", p, err)
-		}
-		if err := unix.Mount("/dev/"+name, p, "", unix.MS_BIND, ""); err != nil {
-			return fmt.Errorf("bind mount /dev/%s: %w", name, err)
+		if err := copyDevice("/dev/"+name, filepath.Join(dev, name)); err != nil {
+			return err
 		}
 	}
 	for _, dir := range []string{"pts", "shm"} {
@@ -293,6 +294,28 @@ func setupDev(dev string) error {
 		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil {
 			return fmt.Errorf("create /dev/%s: %w", l[1], err)
 		}
+	}
+	return nil
+}
+
+// copyDevice makes a device node at dst with the type, number and mode
+// of the host's src. A node costs the tmpfs an inode, where a bind mount
+// of src, as runc makes in a user namespace, costs a mount, which every
+// later copy of a mount table walks.
+func copyDevice(src, dst string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(src, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", src, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return fmt.Errorf("%s is not a character device", src)
+	}
+	if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
+		return fmt.Errorf("create %s: %w", dst, err)
+	}
+	// Mknod's mode is reduced by the umask.
+	if err := unix.Chmod(dst, st.Mode&0o7777); err != nil {
+		return fmt.Errorf("set the mode of %s: %w", dst, err)
 	}
 	return nil
 }

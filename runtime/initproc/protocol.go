@@ -147,7 +147,6 @@ func MarshalConfig(cfg *Config) []byte {
 	if cfg.Layer != nil {
 		field("upper", cfg.Layer.Upper)
 		field("work", cfg.Layer.Work)
-		field("merged", cfg.Layer.Merged)
 	}
 	field("newnet", strconv.FormatBool(cfg.NewNet))
 	field("path", cfg.Path)
@@ -230,8 +229,6 @@ func (cfg *Config) set(key, value string, layer *Layer) error {
 		layer.Upper = value
 	case "work":
 		layer.Work = value
-	case "merged":
-		layer.Merged = value
 	case "newnet":
 		cfg.NewNet, err = strconv.ParseBool(value)
 	case "path":
@@ -260,5 +257,5 @@ func (cfg *Config) set(key, value string, layer *Layer) error {
 // Layer is the overlayfs directories of a container's private writable
 // layer, as host paths.
 type Layer struct {
-	Upper, Work, Merged string
+	Upper, Work string
 }

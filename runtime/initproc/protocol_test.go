@@ -18,7 +18,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		{"minimal", Config{Name: "a", Rootfs: "/r", Path: "/bin/true", Argv: []string{"true"}}},
 		{"every field", Config{
 			Name: "web-1", Rootfs: "/srv/rootfs",
-			Layer:  &Layer{Upper: "/s/l/u", Work: "/s/l/w", Merged: "/s/l/m"},
+			Layer:  &Layer{Upper: "/s/l/u", Work: "/s/l/w"},
 			NewNet: true, Path: "/bin/sh", Argv: []string{"sh", "-c", "echo hi"},
 			Env: []string{"PATH=/bin", "HOME=/root"}, Nice: -5, LogName: "web-1.log",
 			Autogroup: true, HugePagesOff: true,
