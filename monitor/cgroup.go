@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -96,22 +97,60 @@ func cgroupLevel(id uint64, path string) (uint32, error) {
 		return 0, fmt.Errorf("%s is not in a cgroup v2 file system", path)
 	}
 
-	mount, err := Cgroup2Mount()
-	if err != nil {
-		return 0, err
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return 0, fmt.Errorf("resolve cgroup path %s: %w", path, err)
 	}
-	rel, err := filepath.Rel(mount, filepath.Clean(abs))
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return 0, fmt.Errorf("cgroup %s is not below the cgroup2 mount %s", path, mount)
+	mount, err := knownCgroup2Mount(false)
+	if err != nil {
+		return 0, err
+	}
+	rel, below := relativeTo(mount, abs)
+	if !below {
+		// The hierarchy may have been mounted elsewhere since.
+		if mount, err = knownCgroup2Mount(true); err != nil {
+			return 0, err
+		}
+		if rel, below = relativeTo(mount, abs); !below {
+			return 0, fmt.Errorf("cgroup %s is not below the cgroup2 mount %s", path, mount)
+		}
 	}
 	if rel == "." {
 		return 0, nil
 	}
 	return uint32(strings.Count(rel, "/") + 1), nil
+}
+
+// relativeTo returns path relative to dir, and whether path is dir or
+// below it.
+func relativeTo(dir, path string) (string, bool) {
+	rel, err := filepath.Rel(dir, filepath.Clean(path))
+	return rel, err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// cgroup2MountCache keeps the cgroup v2 mount point that
+// knownCgroup2Mount found. cgroupLevel runs at every Watch, and reading
+// mountinfo takes the lock of the mount table that every start of a
+// container takes too, to copy it for the container's mount namespace.
+var cgroup2MountCache struct {
+	sync.Mutex
+	path string
+}
+
+// knownCgroup2Mount returns the cgroup v2 mount point, read from
+// mountinfo on the first call and when reread is set.
+func knownCgroup2Mount(reread bool) (string, error) {
+	c := &cgroup2MountCache
+	c.Lock()
+	defer c.Unlock()
+	if c.path == "" || reread {
+		path, err := Cgroup2Mount()
+		if err != nil {
+			return "", err
+		}
+		c.path = path
+	}
+	return c.path, nil
 }
 
 // cgroupPIDs returns the processes listed in cgroup.procs of the cgroup
