@@ -67,6 +67,7 @@ func runMany(ctx context.Context, sec *section, t *table, runner *commandRunner,
 	result := concurrentResult{math.NaN(), math.NaN(), math.NaN(), math.NaN(), false}
 	before := readProcStatus(sup.pid())
 	cpuBefore, cpuErr := readCPUTimes(sup.pid())
+	busyBefore, busyErr := readBusyTime()
 	progress("concurrent: starting %d containers of %q with %d workers", len(names), manyCommand, workers)
 	begin := time.Now()
 	err := forEach(names, workers, func(name string) error {
@@ -81,17 +82,27 @@ func runMany(ctx context.Context, sec *section, t *table, runner *commandRunner,
 	}
 	t.add("mkdir and write cmd, until every write returned", rate(len(names), time.Since(begin)))
 
-	ran, err := waitCommands(ctx, sup.pid(), "sleep", len(names), begin, time.Minute)
+	ran, counter, err := waitCommands(ctx, sup.pid(), "sleep", len(names), begin, time.Minute)
 	if err != nil {
 		sec.fail(err)
 		return result
 	}
+	busyAfter, busyErr2 := readBusyTime()
 	result.rate = float64(len(names)) / ran.Seconds()
 	t.add("until every command runs", rate(len(names), ran))
+	perContainer := func(d time.Duration) string {
+		return fmt.Sprintf("%.2f s, %.1f ms per container",
+			d.Seconds(), float64(d)/float64(len(names))/float64(time.Millisecond))
+	}
 	if cpuAfter, err := readCPUTimes(sup.pid()); err == nil && cpuErr == nil {
-		used := cpuAfter.self - cpuBefore.self
-		t.add("supervisor CPU time until then (user and system)", fmt.Sprintf("%.2f s, %.1f ms per container",
-			used.Seconds(), float64(used)/float64(len(names))/float64(time.Millisecond)))
+		t.add("supervisor CPU time until then (user and system)", perContainer(cpuAfter.self-cpuBefore.self))
+	}
+	if inits, threads := childrenCPU(counter.children()); inits > 0 {
+		t.add("the inits' own CPU time until then, and threads per init",
+			fmt.Sprintf("%s; %.1f threads", perContainer(inits), threads))
+	}
+	if busyErr == nil && busyErr2 == nil {
+		t.add("busy CPU time of the whole machine until then", perContainer(busyAfter-busyBefore))
 	}
 
 	during := readProcStatus(sup.pid())
@@ -144,19 +155,21 @@ func forEach(names []string, workers int, f func(string) error) error {
 }
 
 // waitCommands waits until n children of children of the supervisor are
-// called comm, and returns the time since begin.
-func waitCommands(ctx context.Context, supervisorPID int, comm string, n int, begin time.Time, timeout time.Duration) (time.Duration, error) {
+// called comm, and returns the time since begin and the counter, which
+// holds the last reading of the supervisor's children.
+func waitCommands(ctx context.Context, supervisorPID int, comm string, n int, begin time.Time, timeout time.Duration) (time.Duration, *grandchildCounter, error) {
 	deadline := begin.Add(timeout)
+	counter := newGrandchildCounter(supervisorPID, comm)
 	for {
-		found, err := countGrandchildren(supervisorPID, comm)
+		found, err := counter.count()
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if found >= n {
-			return time.Since(begin), nil
+			return time.Since(begin), counter, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, fmt.Errorf("%d of %d commands running after %v", found, n, time.Since(begin).Round(time.Millisecond))
+			return 0, nil, fmt.Errorf("%d of %d commands running after %v", found, n, time.Since(begin).Round(time.Millisecond))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -165,33 +178,82 @@ func waitCommands(ctx context.Context, supervisorPID int, comm string, n int, be
 // countGrandchildren returns how many processes called comm have a parent
 // whose parent is pid.
 func countGrandchildren(pid int, comm string) (int, error) {
+	return newGrandchildCounter(pid, comm).count()
+}
+
+// grandchildCounter counts the processes called comm whose parent is a
+// child of pid, over repeated scans of /proc. It reads the stat file of a
+// process again only while the process may still become one to count:
+// with thousands of processes, reading every file every 20 ms took CPU
+// time from the supervisor being measured.
+type grandchildCounter struct {
+	pid   int
+	comm  string
+	procs map[int]procEntry
+}
+
+// procEntry is what a scan read of one process.
+type procEntry struct {
+	name string
+	ppid int
+}
+
+func newGrandchildCounter(pid int, comm string) *grandchildCounter {
+	return &grandchildCounter{pid: pid, comm: comm, procs: map[int]procEntry{}}
+}
+
+// count scans /proc and returns the number of processes to count.
+func (g *grandchildCounter) count() (int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, err
 	}
-	parent := map[int]int{}
-	named := []int{}
+	alive := make(map[int]bool, len(entries))
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
+		alive[p] = true
+		if old, ok := g.procs[p]; ok && !g.pending(old) {
+			continue
+		}
 		name, ppid, ok := readStat(p)
 		if !ok {
-			continue // it exited meanwhile
+			delete(alive, p) // it exited meanwhile
+			continue
 		}
-		parent[p] = ppid
-		if name == comm {
-			named = append(named, p)
-		}
+		g.procs[p] = procEntry{name, ppid}
 	}
 	count := 0
-	for _, p := range named {
-		if parent[parent[p]] == pid {
+	for p, e := range g.procs {
+		switch {
+		case !alive[p]:
+			delete(g.procs, p)
+		case e.name == g.comm && g.procs[e.ppid].ppid == g.pid:
 			count++
 		}
 	}
 	return count, nil
+}
+
+// pending reports whether a process read earlier must be read again: a
+// child of a child of pid that is not yet called comm, which an exec can
+// rename. Any other process keeps its place: its parent changes only when
+// the parent dies.
+func (g *grandchildCounter) pending(e procEntry) bool {
+	return e.name != g.comm && (e.ppid == g.pid || g.procs[e.ppid].ppid == g.pid)
+}
+
+// children returns the live children of pid in the last scan.
+func (g *grandchildCounter) children() []int {
+	var pids []int
+	for p, e := range g.procs {
+		if e.ppid == g.pid {
+			pids = append(pids, p)
+		}
+	}
+	return pids
 }
 
 // readStat returns the command name and parent PID of a process from

@@ -164,6 +164,44 @@ func TestCountGrandchildren(t *testing.T) {
 	}
 }
 
+// TestGrandchildCounterSeesExec checks that a counter that first read a
+// grandchild under another name counts it once it has exec'd comm.
+func TestGrandchildCounterSeesExec(t *testing.T) {
+	// The subshell is a grandchild called sh until it execs sleep.
+	cmd := exec.Command("sh", "-c", "(sleep 0.3; exec sleep 10); :")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	counter := newGrandchildCounter(os.Getpid(), "sleep")
+	deadline := time.Now().Add(5 * time.Second)
+	scans := 0
+	for {
+		n, err := counter.count()
+		if err != nil {
+			t.Fatal(err)
+		}
+		scans++
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d grandchildren called sleep after 5 s and %d scans, expected 1", n, scans)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if scans < 2 {
+		t.Errorf("counted at the first scan, before the exec; the test proves nothing")
+	}
+	if kids := counter.children(); len(kids) != 1 || kids[0] != cmd.Process.Pid {
+		t.Errorf("children = %v, expected [%d]", kids, cmd.Process.Pid)
+	}
+}
+
 func TestV1OnlyThread(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to unshare a mount namespace and unmount in it")
