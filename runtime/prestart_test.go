@@ -31,14 +31,18 @@ func newPrestartSupervisor(t *testing.T, n int) (*runtime.Supervisor, runtime.Co
 }
 
 // readyInits returns the prestarted inits that wait for their
-// configuration: their main thread sleeps in a read of a pipe.
+// configuration: the thread that runs the init's work, which need not be
+// the first, sleeps in a read of a pipe.
 func readyInits(t *testing.T) []int {
 	t.Helper()
 	var ready []int
 	for _, pid := range prestartedInits(t) {
-		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
-		if strings.Contains(string(wchan), "pipe") {
-			ready = append(ready, pid)
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+		for _, task := range tasks {
+			if wchan, _ := os.ReadFile(task); strings.Contains(string(wchan), "pipe") {
+				ready = append(ready, pid)
+				break
+			}
 		}
 	}
 	return ready
