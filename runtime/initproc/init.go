@@ -305,8 +305,7 @@ func setupDev(dev string) error {
 
 // copyDevice makes a device node at dst with the type, number and mode
 // of the host's src. A node costs the tmpfs an inode, where a bind mount
-// of src, as runc makes in a user namespace, costs a mount, which every
-// later copy of a mount table walks.
+// of src costs a mount, which every later copy of the mount table walks.
 func copyDevice(src, dst string) error {
 	var st unix.Stat_t
 	if err := unix.Stat(src, &st); err != nil {
