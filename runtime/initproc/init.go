@@ -24,26 +24,34 @@ import (
 // status to the supervisor. It never returns; when it exits, the kernel
 // kills every other process of the PID namespace.
 func Run() {
-	// Catch signals before anything else: the Go runtime's default action
-	// for SIGTERM re-raises it, which a PID namespace's init ignores, and
-	// then exits with status 2. Signals that arrive before the command
-	// starts wait in the channel and are forwarded to it.
-	//
-	// This comes before LockOSThread. Notify makes a round trip to the
-	// runtime's signal mask thread for each signal, and from a locked
-	// thread every round trip hands the processor over twice. As an
-	// indication, in a test program on a 2-CPU VM, Notify before the lock
-	// took the start from 4.7 to 3.3 ms of CPU time and 8 to 6 threads.
-	signal.Notify(forwarded, forwardedSignals()...)
-	// The cgroups this thread joins, its capabilities, no_new_privs and
-	// nice apply to it alone, and the command inherits them only when
-	// this thread forks it: keep all the work on it. It is seldom the
-	// process's first thread, whose cgroups /proc/PID/cgroup shows, after
-	// Notify.
+	// The process's first thread, whose cgroups /proc/PID/cgroup shows,
+	// joins the container's v1 cgroup before anything else. Main runs on
+	// it until it first waits.
 	goruntime.LockOSThread()
 	if err := joinCgroup(); err != nil {
 		initFail(127, "%v", err)
 	}
+	goruntime.UnlockOSThread()
+	// Catch signals before the rest: the Go runtime's default action for
+	// SIGTERM re-raises it, which a PID namespace's init ignores, and then
+	// exits with status 2. Signals that arrive before the command starts
+	// wait in the channel and are forwarded to it.
+	//
+	// No thread is locked meanwhile. Notify makes a round trip to the
+	// runtime's signal mask thread for each signal, and from a locked
+	// thread every round trip hands the processor over twice. As an
+	// indication, in a test program on a 2-CPU VM, Notify without the lock
+	// took the start from 4.7 to 3.3 ms of CPU time and 8 to 6 threads.
+	signal.Notify(forwarded, forwardedSignals()...)
+	// The cgroups this thread joins, its capabilities, no_new_privs and
+	// nice apply to it alone, and the command inherits them only when
+	// this thread forks it: keep all the work on it. After Notify it is
+	// seldom the first thread, so it joins the v1 cgroup too.
+	goruntime.LockOSThread()
+	if err := joinCgroup(); err != nil {
+		initFail(127, "%v", err)
+	}
+	closeTasks()
 	// Nothing mounted from here on may propagate back to the host. This
 	// needs no configuration, so it is done before it arrives.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -175,25 +183,40 @@ func saveLog(logName string) {
 
 // joinCgroup moves the calling thread into the cgroup v1 directory whose
 // tasks file descriptor TasksEnv names, if it is set. The command, which
-// this thread forks, and all its descendants start there. A thread that
-// moves itself does not make the kernel wait for an RCU grace period, as
-// moving a whole process does (cgroup_procs_write_start in
-// kernel/cgroup/cgroup.c).
+// the thread that joined last forks, and all its descendants start there.
+// A thread that moves itself does not make the kernel wait for an RCU
+// grace period, as moving a whole process does (cgroup_procs_write_start
+// in kernel/cgroup/cgroup.c).
 func joinCgroup() error {
-	value := os.Getenv(TasksEnv)
-	if value == "" {
-		return nil
+	fd, err := tasksFD()
+	if fd < 0 || err != nil {
+		return err
 	}
-	fd, err := strconv.Atoi(value)
-	if err != nil {
-		return fmt.Errorf("invalid %s %q", TasksEnv, value)
-	}
-	_, err = unix.Write(fd, []byte("0"))
-	unix.Close(fd)
-	if err != nil {
+	if _, err := unix.Write(fd, []byte("0")); err != nil {
 		return fmt.Errorf("join pids cgroup: %w", err)
 	}
 	return nil
+}
+
+// tasksFD returns the descriptor that TasksEnv names, or -1.
+func tasksFD() (int, error) {
+	value := os.Getenv(TasksEnv)
+	if value == "" {
+		return -1, nil
+	}
+	fd, err := strconv.Atoi(value)
+	if err != nil {
+		return -1, fmt.Errorf("invalid %s %q", TasksEnv, value)
+	}
+	return fd, nil
+}
+
+// closeTasks closes the descriptor that TasksEnv names, once the threads
+// have joined.
+func closeTasks() {
+	if fd, err := tasksFD(); fd >= 0 && err == nil {
+		unix.Close(fd)
+	}
 }
 
 // initFail reports a command that could not start and exits.
