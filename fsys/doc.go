@@ -90,7 +90,8 @@
 //	            container is not running.
 //	nice    r   The nice value of its tasks.
 //	log     r   Its standard output and error, raw bytes in arrival order.
-//	            It grows.
+//	            It grows. On disk it is STATE_DIR/logs/NAME.log, made at
+//	            the first byte, so a container that never wrote has none.
 //	events  r   Its events, as in the root's events file. It grows.
 //	err     r   Why the last rejected operation in this directory was
 //	            rejected.
