@@ -163,9 +163,11 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	// The inits of the containers restored above are gone now, and with
-	// them any writer of their logs but this supervisor.
+	// them any writer of their logs but this supervisor. None of them
+	// runs, so their log files stay closed until read.
 	for _, c := range s.containers {
 		c.log.resync()
+		c.log.idle()
 	}
 	s.prestart = newPrestartPool(s, cfg.Prestart)
 	go s.watchMemoryEvents()
