@@ -95,24 +95,9 @@ func NewEBPF() (Monitor, error) {
 	for 1<<pageShift < os.Getpagesize() {
 		pageShift++
 	}
-	// The kernel's percpu_counter_batch is max(32, 2 * online CPUs), and
-	// every per-CPU slot of a counter stays below it in absolute value.
-	// Possible CPUs bound online CPUs, so this margin covers hotplug.
-	batch := max(32, 2*cpus)
-	marginPages := int64(3 * batch * cpus)
-	constants := map[string]any{
-		"page_shift":         uint32(pageShift),
-		"nr_cpus":            uint32(cpus),
-		"exact_margin_pages": marginPages,
-	}
-	for name, value := range constants {
-		v, ok := spec.Variables[name]
-		if !ok {
-			return nil, fmt.Errorf("set BPF constant %s: not found in the object", name)
-		}
-		if err := v.Set(value); err != nil {
-			return nil, fmt.Errorf("set BPF constant %s: %w", name, err)
-		}
+	marginPages, err := setConstants(spec, cpus, pageShift)
+	if err != nil {
+		return nil, err
 	}
 
 	m := &ebpfMonitor{
@@ -137,6 +122,32 @@ func NewEBPF() (Monitor, error) {
 	m.readerG.Add(1)
 	go m.readEvents()
 	return m, nil
+}
+
+// setConstants sets the constants of the BPF object for a machine with
+// cpus possible CPUs and pages of 1<<pageShift bytes, and returns the
+// exact margin in pages.
+func setConstants(spec *ebpf.CollectionSpec, cpus int, pageShift uint) (int64, error) {
+	// The kernel's percpu_counter_batch is max(32, 2 * online CPUs), and
+	// every per-CPU slot of a counter stays below it in absolute value.
+	// Possible CPUs bound online CPUs, so this margin covers hotplug.
+	batch := max(32, 2*cpus)
+	marginPages := int64(3 * batch * cpus)
+	constants := map[string]any{
+		"page_shift":         uint32(pageShift),
+		"nr_cpus":            uint32(cpus),
+		"exact_margin_pages": marginPages,
+	}
+	for name, value := range constants {
+		v, ok := spec.Variables[name]
+		if !ok {
+			return 0, fmt.Errorf("set BPF constant %s: not found in the object", name)
+		}
+		if err := v.Set(value); err != nil {
+			return 0, fmt.Errorf("set BPF constant %s: %w", name, err)
+		}
+	}
+	return marginPages, nil
 }
 
 func (m *ebpfMonitor) attach() error {

@@ -515,3 +515,25 @@ func TestEBPFExitDischargesMM(t *testing.T) {
 		t.Errorf("RSS = %d KiB after the only process exited, expected 0", rss/kib)
 	}
 }
+
+// TestEBPFLoadsAtMaxCPUs loads the BPF programs as for a machine with
+// maxCPUs possible CPUs, the most NewEBPF accepts. The verifier walks
+// every loop over the CPUs that the programs unroll, up to nr_cpus.
+func TestEBPFLoadsAtMaxCPUs(t *testing.T) {
+	openEBPF(t) // skips where the programs cannot load at all
+	spec, err := loadRss()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setConstants(spec, maxCPUs, 12); err != nil {
+		t.Fatal(err)
+	}
+	var objs rssObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		// %v keeps the verifier's log to its first and last lines.
+		t.Fatalf("load with %d CPUs: %v", maxCPUs, err)
+	}
+	if err := objs.Close(); err != nil {
+		t.Error(err)
+	}
+}

@@ -298,6 +298,36 @@ struct {
 // Drops of ring buffer records because the buffer was full.
 __u64 lost_events;
 
+// Context of set_cpu_offset.
+struct cpu_offsets_ctx {
+	__u64 raw; // bpf_array.pptrs[0] of cpu_probe
+	__u32 zero;
+	__u32 failed;
+};
+
+// Store cpu_offset[cpu]. A callback of bpf_loop, so that the verifier
+// checks it once and not once per possible CPU: unrolled, a loop over
+// 4096 CPUs was more jumps than it accepts.
+static long set_cpu_offset(__u32 cpu, void *data)
+{
+	struct cpu_offsets_ctx *ctx = data;
+	__u64 *slot;
+	__u64 addr;
+
+	if (cpu >= MAX_CPUS)
+		return 1;
+	slot = bpf_map_lookup_percpu_elem(&cpu_probe, &ctx->zero, cpu);
+	if (!slot) {
+		ctx->failed = 1;
+		return 1;
+	}
+	*(volatile __u64 *)slot = (__u64)slot;
+	asm volatile("" ::: "memory");
+	addr = *(volatile __u64 *)slot;
+	cpu_offset[cpu] = addr - ctx->raw;
+	return 0;
+}
+
 // Fill cpu_offset[] with __per_cpu_offset[cpu] for every possible CPU.
 // __per_cpu_offset is not in BTF and, without CONFIG_KALLSYMS_ALL, not in
 // kallsyms either, so it is derived from a per-CPU array map. The map
@@ -308,35 +338,25 @@ __u64 lost_events;
 // loaded with CAP_BPF and CAP_PERFMON.
 static __always_inline void compute_cpu_offsets(void)
 {
-	__u32 zero = 0;
+	struct cpu_offsets_ctx ctx = {};
 	__u64 *slot;
-	__u64 map_addr, raw, addr;
+	__u64 map_addr;
 
 	if (cpu_offsets_ready)
 		return;
 
-	slot = bpf_map_lookup_elem(&cpu_probe, &zero);
+	slot = bpf_map_lookup_elem(&cpu_probe, &ctx.zero);
 	if (!slot)
 		return;
 	*(volatile __u64 *)slot = (__u64)(void *)&cpu_probe;
 	asm volatile("" ::: "memory");
 	map_addr = *(volatile __u64 *)slot;
-	if (bpf_probe_read_kernel(&raw, sizeof(raw),
+	if (bpf_probe_read_kernel(&ctx.raw, sizeof(ctx.raw),
 				  (void *)(map_addr + bpf_core_field_offset(struct bpf_array, pptrs))))
 		return;
-
-	for (__u32 cpu = 0; cpu < MAX_CPUS; cpu++) {
-		if (cpu >= nr_cpus)
-			break;
-		slot = bpf_map_lookup_percpu_elem(&cpu_probe, &zero, cpu);
-		if (!slot)
-			return;
-		*(volatile __u64 *)slot = (__u64)slot;
-		asm volatile("" ::: "memory");
-		addr = *(volatile __u64 *)slot;
-		cpu_offset[cpu] = addr - raw;
-	}
-	cpu_offsets_ready = 1;
+	bpf_loop(nr_cpus, set_cpu_offset, &ctx, 0);
+	if (!ctx.failed)
+		cpu_offsets_ready = 1;
 }
 
 struct rss_sum_ctx {
