@@ -199,7 +199,10 @@
 // TIME in RFC 3339 UTC with microseconds. The events are created, started
 // (pid=), soft-limit and hard-limit (rss= limit=), nice (value=),
 // stopping, exited (code= and the fields of state), removed, and error
-// (reason=).
+// (reason=). error reason=log means that output could not be put into
+// the log, for example because the log file could not be made at the
+// first byte. The rest of that run's output is dropped, and the
+// supervisor's log has the reason.
 //
 // # Metrics
 //

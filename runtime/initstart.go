@@ -34,8 +34,8 @@ type initProc struct {
 
 // startInit starts an init in new PID, UTS, mount and IPC namespaces, and
 // a new network namespace when newNet is set, inside the v2 cgroup cg
-// from its first instruction. Its main thread joins the v1 pids cgroup
-// before it reports ready. The init then waits for its configuration.
+// from its first instruction. Its first thread and the thread that forks
+// the command join the v1 pids cgroup before it reports ready. The init then waits for its configuration.
 func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 	tasks, err := cg.openTasks()
 	if err != nil {

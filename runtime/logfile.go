@@ -26,7 +26,7 @@ type logFile struct {
 	max  int64 // cap on disk use in bytes; 0 means no cap
 
 	mu     sync.Mutex
-	cur    *os.File // guarded by mu; nil until the first byte, and once closed
+	cur    *os.File // guarded by mu; nil before the first byte, while idle and once closed
 	old    *os.File // guarded by mu; NAME.log.1, or nil
 	closed bool     // guarded by mu
 	start  int64    // guarded by mu; logical offset of the first byte of old, or of cur

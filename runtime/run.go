@@ -162,6 +162,9 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 
 	drained := pumpLog(ip.logR, c.log, func(err error) {
 		c.sup.log.Error("copy log", "container", c.name, "err", err)
+		// The log file is made at the first byte, after the write of
+		// cmd has returned, so this is where a failure shows.
+		c.emit("error", "reason=log")
 	})
 	c.sup.runs.Add(1)
 	go func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,52 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLogErrorEvent puts a directory where a container's log file will
+// be made, and checks that output that cannot be logged gives an error
+// event with reason=log.
+func TestLogErrorEvent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+	state := t.TempDir()
+	sup, err := runtime.New(runtime.Config{StateDir: state, DefaultRootfs: testRootfs(t), Grace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sup.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	c, err := sup.Create("unlogged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The log file is made at the first byte of output, after Create.
+	if err := os.Mkdir(filepath.Join(state, "logs", "unlogged.log"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCommand("echo hi"); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExit(t, c); st.String() != "exited 0" {
+		t.Errorf("state %q, want exited 0", st)
+	}
+	if events := readStream(t, c.Events()); !strings.Contains(events, " unlogged error reason=log\n") {
+		t.Errorf("no error event for the lost output:\n%s", events)
+	}
+}
+
+// TestStateDirWithComma checks that New rejects a state directory that
+// overlayfs options cannot name.
+func TestStateDirWithComma(t *testing.T) {
+	_, err := runtime.New(runtime.Config{StateDir: filepath.Join(t.TempDir(), "a,b")})
+	if !errors.Is(err, runtime.ErrInvalid) {
+		t.Errorf("New with a ',' in the state directory: err = %v, want ErrInvalid", err)
 	}
 }

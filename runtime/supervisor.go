@@ -89,8 +89,7 @@ type Supervisor struct {
 	discardsClosed bool // guarded by discardMu; set once Shutdown waits
 
 	// deathR and deathW are the death pipe, which every init holds the
-	// read end of: its end of file tells the inits that the supervisor
-	// died. The supervisor holds both ends until Shutdown is done.
+	// read end of. Its end of file means that the supervisor died. The supervisor holds both ends until Shutdown is done.
 	deathR, deathW *os.File
 
 	// records counts the first records of new containers being written
@@ -122,6 +121,12 @@ func New(cfg Config) (*Supervisor, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	// The layers' directories go into overlayfs options, which cannot
+	// contain ',' or ':', so every start would fail.
+	if strings.ContainsAny(cfg.StateDir, ",:") {
+		return nil, fmt.Errorf("state directory %q: overlayfs cannot use a path with ',' or ':': %w",
+			cfg.StateDir, ErrInvalid)
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)

@@ -190,9 +190,15 @@ type grandchildCounter struct {
 	pid   int
 	comm  string
 	procs map[int]procEntry
+	scans int
 }
 
-// procEntry is what a scan read of one process.
+// fullScanEvery is the number of scans after which a counter reads every
+// process again. Otherwise a PID freed and taken by a new process between
+// two scans would keep what was read of the old one.
+const fullScanEvery = 10
+
+// procEntry is the name and parent of one process, as a scan read them.
 type procEntry struct {
 	name string
 	ppid int
@@ -209,13 +215,15 @@ func (g *grandchildCounter) count() (int, error) {
 		return 0, err
 	}
 	alive := make(map[int]bool, len(entries))
+	g.scans++
+	full := g.scans%fullScanEvery == 0
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
 		alive[p] = true
-		if old, ok := g.procs[p]; ok && !g.pending(old) {
+		if old, ok := g.procs[p]; ok && !full && !g.pending(old) {
 			continue
 		}
 		name, ppid, ok := readStat(p)
