@@ -87,10 +87,10 @@ func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 	}, nil
 }
 
-// newDeathPipe returns the ends of a new death pipe. The read end is left
-// in blocking mode, so that passing it to an init never changes the mode
-// of the open file that the inits share: each init makes it non-blocking
-// for its own poller, and os/exec would put it back.
+// newDeathPipe returns the ends of a new death pipe. Each init makes the
+// read end, an open file they all share, non-blocking for its poller. The
+// supervisor's copy is made blocking, so that os/exec, which puts every
+// non-blocking file it passes back into blocking mode, leaves it alone.
 func newDeathPipe() (*os.File, *os.File, error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {

@@ -43,23 +43,12 @@ func newSupervisor(t *testing.T) *runtime.Supervisor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sup, err := runtime.New(runtime.Config{
+	return newSupervisorAt(t, runtime.Config{
 		StateDir:      t.TempDir(),
 		DefaultRootfs: testRootfs(t),
 		Grace:         time.Second,
 		Monitor:       mon,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := sup.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return sup
 }
 
 // runCommand creates a container, starts line in it and waits for it.

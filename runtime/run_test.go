@@ -177,7 +177,13 @@ func newSupervisorAt(t *testing.T, cfg runtime.Config) *runtime.Supervisor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sup.Shutdown(context.Background()) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sup.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
 	return sup
 }
 
@@ -200,17 +206,8 @@ func TestLogErrorEvent(t *testing.T) {
 		t.Skip("needs root: creates namespaces, mounts and cgroups")
 	}
 	state := t.TempDir()
-	sup, err := runtime.New(runtime.Config{StateDir: state, DefaultRootfs: testRootfs(t), Grace: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := sup.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	sup := newSupervisorAt(t, runtime.Config{StateDir: state, DefaultRootfs: testRootfs(t), Grace: time.Second})
+
 	c, err := sup.Create("unlogged")
 	if err != nil {
 		t.Fatal(err)

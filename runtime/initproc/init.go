@@ -27,8 +27,12 @@ func Run() {
 	// The process's first thread, whose cgroups /proc/PID/cgroup shows,
 	// joins the container's v1 cgroup before anything else. Main runs on
 	// it until it first waits.
+	tasks, err := tasksFD()
+	if err != nil {
+		initFail(127, "%v", err)
+	}
 	goruntime.LockOSThread()
-	if err := joinCgroup(); err != nil {
+	if err := joinCgroup(tasks); err != nil {
 		initFail(127, "%v", err)
 	}
 	goruntime.UnlockOSThread()
@@ -48,10 +52,12 @@ func Run() {
 	// this thread forks it: keep all the work on it. After Notify it is
 	// seldom the first thread, so it joins the v1 cgroup too.
 	goruntime.LockOSThread()
-	if err := joinCgroup(); err != nil {
+	if err := joinCgroup(tasks); err != nil {
 		initFail(127, "%v", err)
 	}
-	closeTasks()
+	if tasks >= 0 {
+		unix.Close(tasks)
+	}
 	// Nothing mounted from here on may propagate back to the host. This
 	// needs no configuration, so it is done before it arrives.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -182,23 +188,23 @@ func saveLog(logName string) {
 }
 
 // joinCgroup moves the calling thread into the cgroup v1 directory whose
-// tasks file descriptor TasksEnv names, if it is set. The command, which
-// the thread that joined last forks, and all its descendants start there.
-// A thread that moves itself does not make the kernel wait for an RCU
-// grace period, as moving a whole process does (cgroup_procs_write_start
-// in kernel/cgroup/cgroup.c).
-func joinCgroup() error {
-	fd, err := tasksFD()
-	if fd < 0 || err != nil {
-		return err
+// tasks file is open on descriptor tasks, unless tasks is -1. The command,
+// which the thread that joined last forks, and all its descendants start
+// there. A thread that moves itself does not make the kernel wait for an
+// RCU grace period, as moving a whole process does
+// (cgroup_procs_write_start in kernel/cgroup/cgroup.c).
+func joinCgroup(tasks int) error {
+	if tasks < 0 {
+		return nil
 	}
-	if _, err := unix.Write(fd, []byte("0")); err != nil {
+	if _, err := unix.Write(tasks, []byte("0")); err != nil {
 		return fmt.Errorf("join pids cgroup: %w", err)
 	}
 	return nil
 }
 
-// tasksFD returns the descriptor that TasksEnv names, or -1.
+// tasksFD returns the descriptor that TasksEnv names, or -1 when it is
+// not set.
 func tasksFD() (int, error) {
 	value := os.Getenv(TasksEnv)
 	if value == "" {
@@ -209,14 +215,6 @@ func tasksFD() (int, error) {
 		return -1, fmt.Errorf("invalid %s %q", TasksEnv, value)
 	}
 	return fd, nil
-}
-
-// closeTasks closes the descriptor that TasksEnv names, once the threads
-// have joined.
-func closeTasks() {
-	if fd, err := tasksFD(); fd >= 0 && err == nil {
-		unix.Close(fd)
-	}
 }
 
 // initFail reports a command that could not start and exits.

@@ -134,16 +134,7 @@ func TestReadStat(t *testing.T) {
 
 func TestCountGrandchildren(t *testing.T) {
 	// sh runs sleep as its child, not by exec, because a command follows.
-	// Its own process group lets the cleanup kill sleep with sh.
-	cmd := exec.Command("sh", "-c", "sleep 10; :")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
+	startShell(t, "sleep 10; :")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		n, err := countGrandchildren(os.Getpid(), "sleep")
@@ -164,11 +155,12 @@ func TestCountGrandchildren(t *testing.T) {
 	}
 }
 
-// TestGrandchildCounterSeesExec checks that a counter that first read a
-// grandchild under another name counts it once it has exec'd comm.
-func TestGrandchildCounterSeesExec(t *testing.T) {
-	// The subshell is a grandchild called sh until it execs sleep.
-	cmd := exec.Command("sh", "-c", "(sleep 0.3; exec sleep 10); :")
+// startShell starts sh -c script as a child of the test in a process
+// group of its own, which the cleanup kills with all of sh's children,
+// and returns the PID of sh.
+func startShell(t *testing.T, script string) int {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -177,6 +169,14 @@ func TestGrandchildCounterSeesExec(t *testing.T) {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	})
+	return cmd.Process.Pid
+}
+
+// TestGrandchildCounterSeesExec checks that a counter that first read a
+// grandchild under another name counts it once it has exec'd comm.
+func TestGrandchildCounterSeesExec(t *testing.T) {
+	// The subshell is a grandchild called sh until it execs sleep.
+	shell := startShell(t, "(sleep 0.3; exec sleep 10); :")
 	counter := newGrandchildCounter(os.Getpid(), "sleep")
 	deadline := time.Now().Add(5 * time.Second)
 	scans := 0
@@ -197,8 +197,8 @@ func TestGrandchildCounterSeesExec(t *testing.T) {
 	if scans < 2 {
 		t.Errorf("counted at the first scan, before the exec; the test proves nothing")
 	}
-	if kids := counter.children(); len(kids) != 1 || kids[0] != cmd.Process.Pid {
-		t.Errorf("children = %v, expected [%d]", kids, cmd.Process.Pid)
+	if kids := counter.children(); len(kids) != 1 || kids[0] != shell {
+		t.Errorf("children = %v, expected [%d]", kids, shell)
 	}
 }
 
