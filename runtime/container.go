@@ -381,7 +381,9 @@ func (c *Container) stop(grace time.Duration, reason string) error {
 	if !c.state.Running() {
 		return fmt.Errorf("stop %s: %w", c.name, ErrNotRunning)
 	}
-	if c.reason == "" || reason == ReasonShutdown {
+	// A kill's reason holds only if its signal ends the run, so a stop
+	// replaces it.
+	if c.reason == "" || c.reason == ReasonKill || reason == ReasonShutdown {
 		c.reason = reason
 	}
 	if c.state.Phase == Frozen {

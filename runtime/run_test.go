@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -219,6 +220,7 @@ func TestLogErrorEvent(t *testing.T) {
 	if err := c.SetCommand("echo hi"); err != nil {
 		t.Fatal(err)
 	}
+
 	if st := waitExit(t, c); st.String() != "exited 0" {
 		t.Errorf("state %q, want exited 0", st)
 	}
@@ -233,5 +235,33 @@ func TestStateDirWithComma(t *testing.T) {
 	_, err := runtime.New(runtime.Config{StateDir: filepath.Join(t.TempDir(), "a,b")})
 	if !errors.Is(err, runtime.ErrInvalid) {
 		t.Errorf("New with a ',' in the state directory: err = %v, want ErrInvalid", err)
+	}
+}
+
+// TestStopAfterHarmlessKill sends a signal that the command survives,
+// then stops it, and checks that the stop is the reason recorded.
+func TestStopAfterHarmlessKill(t *testing.T) {
+	sup := newSupervisor(t)
+	c, err := sup.Create("survivor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCommand(`sh -c 'trap "echo got" USR1; echo ready; while :; do sleep 0.1; done'`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "ready in the log", func() bool { return strings.Contains(readLog(t, c), "ready\n") })
+	if err := c.Kill(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trap's output", func() bool { return strings.Contains(readLog(t, c), "got\n") })
+
+	if err := c.Stop(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExit(t, c); st.String() != "exited 143 signal=TERM reason=stop" {
+		t.Errorf("state %q, want exited 143 signal=TERM reason=stop", st)
+	}
+	if events := readStream(t, c.Events()); !strings.Contains(events, " survivor stopping reason=stop\n") {
+		t.Errorf("no stopping event with reason=stop:\n%s", events)
 	}
 }
