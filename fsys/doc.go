@@ -22,7 +22,7 @@
 //
 //	NAME/    dir  One directory per container. mkdir creates a container
 //	              in state created; rmdir removes a container that is not
-//	              running, with its log.
+//	              running, with its log, its record and its writable layer.
 //	ctl      w    The command shutdown: stop every container as stop does,
 //	              unmount the tree and end the supervisor with status 0.
 //	              The shutdown begins when the writer closes the file, so
