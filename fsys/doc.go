@@ -184,10 +184,8 @@
 //	hard  RSS in bytes above which the container is killed; at least
 //	      one 4 KiB page, so that hard=64, a forgotten unit, is EINVAL.
 //	pids  The maximum number of tasks at once (default 1024). Threads
-//	      count, and so do the init's: all of them where the pids
-//	      controller is in cgroup v2, so a limit below 16 can keep the
-//	      command from starting, and only its main thread where the
-//	      controller is in a v1 hierarchy.
+//	      count, and so does the init, which has one thread, so pids=1
+//	      leaves the command no room to start.
 //	cpus  The CPUs its tasks may run on, as a list such as 0-1,3, or all.
 //
 // A size is a number of bytes, or a number with K, M, G or T, optionally

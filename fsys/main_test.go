@@ -2,6 +2,7 @@ package fsys_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,15 +12,17 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"ctlfs/fsys"
+	"ctlfs/internal/testinit"
 	"ctlfs/runtime"
 )
 
-// TestMain runs the container init when the supervisor under test
-// re-executes this binary as one, and the helper that leaves a stale
-// mount when a test starts this binary as that helper.
+// TestMain gives the supervisors under test a built container init, and
+// runs the helper that leaves a stale mount when a test starts this
+// binary as that helper.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
-		runtime.RunInit()
+	if err := testinit.Setenv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	if dir := os.Getenv(staleMountHelperEnv); dir != "" {
 		runStaleMountHelper(dir)

@@ -50,16 +50,11 @@ func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 	defer closeFile(tasks)
 
 	cmd := exec.Command(s.cfg.InitPath)
-	if s.cfg.InitPath == selfExe {
-		cmd.Args = append(cmd.Args, InitArg)
-	}
 	cmd.Args[0] = "ctlfs-init"
 	cmd.Stdin = p.devNull
 	cmd.Stdout, cmd.Stderr = p.logW, p.logW
 	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, s.deathR, p.logRInit, p.logDir}
-	// One thread runs the init's work; more only cost start time and
-	// memory, which counts against the container.
-	cmd.Env = []string{"GOMAXPROCS=1"}
+	cmd.Env = []string{}
 	if tasks != nil {
 		fd := 3 + len(cmd.ExtraFiles)
 		cmd.ExtraFiles = append(cmd.ExtraFiles, tasks)

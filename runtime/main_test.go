@@ -2,21 +2,23 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"ctlfs/internal/testinit"
 	"ctlfs/monitor"
 	"ctlfs/runtime"
 )
 
-// TestMain runs the container init when the supervisor under test
-// re-executes this binary as one.
+// TestMain gives the supervisors under test a built container init.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
-		runtime.RunInit()
+	if err := testinit.Setenv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }

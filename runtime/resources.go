@@ -3,10 +3,10 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
-
-	"ctlfs/runtime/initproc"
 )
 
 // prepare moves the init into the container's cpu and cpuset cgroups when
@@ -86,7 +86,7 @@ func (r *run) reniceTasks(n int) error {
 			return fmt.Errorf("set nice of task %d in %s: %w", tid, r.c.name, err)
 		}
 		if r.autogroup {
-			initproc.SetAutogroupNice(tid, n)
+			setAutogroupNice(tid, n)
 		}
 	}
 	return nil
@@ -117,4 +117,10 @@ func (r *run) joinRunning(controller string) error {
 // rss returns the container's resident memory as the monitor counts it.
 func (r *run) rss() (uint64, error) {
 	return r.c.sup.mon.RSS(r.cg.id)
+}
+
+// setAutogroupNice sets the nice of the autogroup of task tid. The kernel
+// takes a bare number; it fails harmlessly where autogroup is disabled.
+func setAutogroupNice(tid, n int) error {
+	return os.WriteFile("/proc/"+strconv.Itoa(tid)+"/autogroup", []byte(strconv.Itoa(n)), 0)
 }

@@ -34,8 +34,8 @@ type Config struct {
 	// negative means no cap.
 	LogMax int64
 	// InitPath is the container init program, ctlfs-init. Empty means
-	// ctlfs-init beside the running executable, or, where there is none,
-	// the running executable itself with InitArg.
+	// the program that InitEnv names, else ctlfs-init beside the running
+	// executable, else InstalledInit.
 	InitPath string
 	// Prestart is the number of inits kept started ahead of time for
 	// containers with a network namespace of their own (see
@@ -131,7 +131,11 @@ func New(cfg Config) (*Supervisor, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	cfg.InitPath = findInit(cfg.InitPath)
+	initPath, err := findInit(cfg.InitPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg.InitPath = initPath
 	log.Info("container init", "path", cfg.InitPath)
 	thpOff, err := disableHugePages()
 	if err != nil {
@@ -185,10 +189,10 @@ var InstalledInit string
 
 // disableHugePages turns transparent huge pages off for this process and
 // reports whether they were off already. The setting passes to each
-// init through fork and exec. Without it, the first allocation of the
-// init's Go runtime faults in a whole 2 MiB page where the host's THP
-// mode is always: zeroing it costs time at every start, and the page
-// counts against the container's memory. The init turns the setting back
+// init through fork and exec. Without it, the init's first allocation may
+// fault in a whole 2 MiB page where the host's THP mode is always:
+// zeroing it costs time at every start, and the page counts against the
+// container's memory. The init turns the setting back
 // to what it was for the command.
 func disableHugePages() (bool, error) {
 	was, err := unix.PrctlRetInt(unix.PR_GET_THP_DISABLE, 0, 0, 0, 0)
@@ -201,12 +205,23 @@ func disableHugePages() (bool, error) {
 	return was == 1, nil
 }
 
-// findInit returns the init program to start: path when set, else
-// ctlfs-init beside the executable (as make builds it), else
-// InstalledInit, else the executable itself.
-func findInit(path string) string {
+// InitEnv is the environment variable that names the init program when
+// Config.InitPath is empty.
+const InitEnv = "CTLFS_INIT"
+
+// findInit returns the init program to start: path when set, else the
+// program InitEnv names, else ctlfs-init beside the executable (as make
+// builds it), else InstalledInit. It fails with ErrNotFound when there
+// is none.
+func findInit(path string) (string, error) {
+	if path == "" {
+		path = os.Getenv(InitEnv)
+	}
 	if path != "" {
-		return path
+		if err := checkInit(path); err != nil {
+			return "", err
+		}
+		return path, nil
 	}
 	var candidates []string
 	if exe, err := os.Executable(); err == nil {
@@ -216,16 +231,25 @@ func findInit(path string) string {
 		candidates = append(candidates, InstalledInit)
 	}
 	for _, p := range candidates {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
+		if checkInit(p) == nil {
+			return p, nil
 		}
 	}
-	return selfExe
+	return "", fmt.Errorf("no container init: ctlfs-init is not at %s (build it with make, or name it in %s): %w",
+		strings.Join(candidates, " or "), InitEnv, ErrNotFound)
 }
 
-// selfExe is the running executable, which becomes the init when it is
-// started with InitArg.
-const selfExe = "/proc/self/exe"
+// checkInit reports why path cannot be the init program, or nil.
+func checkInit(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("container init: %w", err)
+	}
+	if !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("container init %s is not an executable file: %w", path, ErrInvalid)
+	}
+	return nil
+}
 
 // Create adds a container in state created. It fails with ErrInvalid for a
 // bad name and ErrExist when the name is taken.

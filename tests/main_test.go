@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ctlfs/internal/testinit"
 )
 
 // rootListing is what ls prints in a tree without containers.
@@ -43,21 +45,24 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin = filepath.Join(dir, "ctlfs")
-	for _, cmd := range []string{"ctlfs", "ctlfs-init"} {
-		out := filepath.Join(dir, cmd)
-		flags := buildFlags
-		if cmd == "ctlfs-init" {
-			// A race-enabled program sleeps 1 s at exit (GORACE
-			// atexit_sleep_ms), which every container would pay.
-			flags = []string{"build"}
-		}
-		build := exec.Command("go", append(flags, "-o", out, "../cmd/"+cmd)...)
-		build.Stdout, build.Stderr = os.Stdout, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n", cmd, err)
-			return 1
-		}
+	build := exec.Command("go", append(buildFlags, "-o", bin, "../cmd/ctlfs")...)
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "build ctlfs: %v\n", err)
+		return 1
 	}
+	// ctlfs serve finds the init beside its binary, as make builds it.
+	// The variable, which make test sets, would take precedence over an
+	// installed init.
+	initPath, err := testinit.Path()
+	if err == nil {
+		err = copyFile(initPath, filepath.Join(dir, "ctlfs-init"))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Unsetenv(testinit.Env)
 	return m.Run()
 }
 
@@ -375,4 +380,13 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// copyFile copies the executable src to dst.
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o755)
 }

@@ -9,8 +9,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-
-	"ctlfs/runtime"
 )
 
 // Exit codes. The container commands follow docker run's convention, so
@@ -30,11 +28,6 @@ const (
 )
 
 func main() {
-	// The supervisor re-executes this binary as each container's init.
-	// Dispatch before anything else, so that the init starts cheaply.
-	if len(os.Args) > 1 && os.Args[1] == runtime.InitArg {
-		runtime.RunInit()
-	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

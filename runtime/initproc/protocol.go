@@ -1,24 +1,17 @@
-// Package initproc is a container's init: the first process in its
-// namespaces, started by the supervisor in package runtime. It imports
-// nothing heavier than golang.org/x/sys, so that the small ctlfs-init
-// binary built from it keeps the init's memory, which counts against the
-// container's limits, small.
+// Package initproc is the supervisor's side of the protocol with a
+// container's init, ctlfs-init: the descriptors the init inherits, the
+// configuration the supervisor sends it and the status lines it reports.
+// The init itself is a C program, cmd/ctlfs-init/init.c, which parses the
+// configuration and writes the status lines this package describes.
 package initproc
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"io"
 	"strconv"
 	"strings"
 	"syscall"
 )
-
-// Arg is the first argument with which the supervisor re-executes its
-// own binary as a container's init, when no ctlfs-init binary is
-// installed beside it. A main that finds it must call Run.
-const Arg = "__ctlfs_init"
 
 // Descriptors the init inherits besides 0-2.
 const (
@@ -37,11 +30,8 @@ const (
 
 // TasksEnv is the environment variable that contains the number of the
 // descriptor of the tasks file of the container's cgroup v1 pids
-// directory, where there is one. The init's main thread writes 0 to it to
-// join that directory before it reports ready, and so before the command
-// starts. The variable shows whether the descriptor was passed, because
-// the Go runtime may open files at start, which take the lowest free
-// numbers.
+// directory, where there is one. The init writes 0 to it to join that
+// directory before it reports ready, and so before the command starts.
 const TasksEnv = "CTLFS_TASKS_FD"
 
 // Config describes a container to its init.
@@ -65,13 +55,14 @@ type Config struct {
 	HugePagesOff bool
 }
 
-// Status is a report of the init: first Ready, once it catches
-// signals, then the end of the command.
+// Status is a report of the init: first Ready, once it holds signals
+// for the command, then the end of the command.
 type Status struct {
-	// Ready reports that the init now catches signals and is in its
-	// cgroups. Before, a signal from the supervisor other than SIGKILL
-	// would be lost: the kernel drops it for a PID namespace's init that
-	// has no handler for it.
+	// Ready reports that the init now blocks every signal, to forward
+	// it to the command, and is in its cgroups. Before, a signal from
+	// the supervisor other than SIGKILL would be lost: the kernel drops
+	// it for a PID namespace's init that neither blocks it nor has a
+	// handler for it.
 	Ready bool
 	// WaitStatus is the command's raw wait status, when it ran.
 	WaitStatus *syscall.WaitStatus
@@ -162,96 +153,6 @@ func MarshalConfig(cfg *Config) []byte {
 	field("hugepagesoff", strconv.FormatBool(cfg.HugePagesOff))
 	field("end", "")
 	return b.Bytes()
-}
-
-// ReadConfig reads a configuration that MarshalConfig encoded, up to its
-// end field, from r.
-func ReadConfig(r *bufio.Reader) (*Config, error) {
-	cfg := new(Config)
-	var layer Layer
-	for {
-		key, value, err := readField(r)
-		if err != nil {
-			return nil, err
-		}
-		if key == "end" {
-			break
-		}
-		if err := cfg.set(key, value, &layer); err != nil {
-			return nil, err
-		}
-	}
-	if layer != (Layer{}) {
-		cfg.Layer = &layer
-	}
-	if cfg.Path == "" {
-		return nil, errors.New("configuration has no program path")
-	}
-	return cfg, nil
-}
-
-// readField reads one field from r. The data ends before the first byte
-// of a field when the supervisor closed the pipe without writing or died,
-// and the error reports that.
-func readField(r *bufio.Reader) (key, value string, err error) {
-	key, err = r.ReadString(' ')
-	if err == io.EOF && key == "" {
-		return "", "", errors.New("configuration ends before its end field")
-	}
-	size, err2 := r.ReadString(' ')
-	if err != nil || err2 != nil {
-		return "", "", errors.New("invalid configuration field " + strconv.Quote(key))
-	}
-	key = strings.TrimSuffix(key, " ")
-	n, err := strconv.Atoi(strings.TrimSuffix(size, " "))
-	if err != nil || n < 0 || n > maxField {
-		return "", "", errors.New("invalid length of configuration field " + strconv.Quote(key))
-	}
-	data := make([]byte, n+1)
-	if _, err := io.ReadFull(r, data); err != nil || data[n] != '\n' {
-		return "", "", errors.New("invalid configuration field " + strconv.Quote(key))
-	}
-	return key, string(data[:n]), nil
-}
-
-// maxField is the longest value a configuration field may have. Values
-// come from writes to the tree, which the supervisor caps far below.
-const maxField = 1 << 20
-
-func (cfg *Config) set(key, value string, layer *Layer) error {
-	var err error
-	switch key {
-	case "name":
-		cfg.Name = value
-	case "rootfs":
-		cfg.Rootfs = value
-	case "upper":
-		layer.Upper = value
-	case "work":
-		layer.Work = value
-	case "newnet":
-		cfg.NewNet, err = strconv.ParseBool(value)
-	case "path":
-		cfg.Path = value
-	case "arg":
-		cfg.Argv = append(cfg.Argv, value)
-	case "env":
-		cfg.Env = append(cfg.Env, value)
-	case "nice":
-		cfg.Nice, err = strconv.Atoi(value)
-	case "log":
-		cfg.LogName = value
-	case "autogroup":
-		cfg.Autogroup, err = strconv.ParseBool(value)
-	case "hugepagesoff":
-		cfg.HugePagesOff, err = strconv.ParseBool(value)
-	default:
-		return errors.New("unknown configuration field " + strconv.Quote(key))
-	}
-	if err != nil {
-		return errors.New("invalid configuration field " + key + ": " + err.Error())
-	}
-	return nil
 }
 
 // Layer is the overlayfs directories of a container's private writable

@@ -27,6 +27,10 @@ for c in cpu cpuset pids; do
 	fi
 done
 
+# The supervisors that the test binaries start run the init that make
+# built on the host.
+export CTLFS_INIT=$PWD/bin/ctlfs-init
+
 status=0
 # run PACKAGE ARGS... runs the test binary of PACKAGE in its directory.
 run() {

@@ -117,7 +117,8 @@ build_tests() {
 	for pkg in "${PACKAGES[@]}"; do
 		go test -c -o "$VM_DIR/out/bin/$pkg.test" "./$pkg"
 	done
-	go build ./cmd/ctlfs ./cmd/ctlfs-init
+	go build ./cmd/ctlfs
+	make -s bin/ctlfs-init
 }
 
 # Prints kvm when the machine can use KVM, else tcg, qemu's emulator.

@@ -1,0 +1,103 @@
+package initproc
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"ctlfs/internal/testinit"
+)
+
+// TestInitRejectsConfig runs the built ctlfs-init with configurations
+// that it must refuse before it touches anything: it reports ready, then
+// a failure that names the problem, and exits 127.
+func TestInitRejectsConfig(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the init runs in a mount namespace of its own")
+	}
+	initPath, err := testinit.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, data, reason string }{
+		{"empty", "", "configuration ends before its end field"},
+		{"no end", "path 1 p\n", "configuration ends before its end field"},
+		{"no path", "name 1 a\nrootfs 1 r\nend 0 \n", "configuration has no program path"},
+		{"no rootfs", "name 1 a\npath 1 p\nend 0 \n", "configuration has no name or rootfs"},
+		{"missing length", "path a\nend 0 \n", `invalid length of configuration field "path"`},
+		{"short value", "name 5 abc\n", `invalid configuration field "name"`},
+		{"no newline after value", "name 3 abcdend 0 \n", `invalid configuration field "name"`},
+		{"NUL in value", "path 3 a\x00b\nend 0 \n", `invalid configuration field "path"`},
+		{"negative length", "name -1 \nend 0 \n", `invalid length of configuration field "name"`},
+		{"huge length", "name 99999999999 x\n", `invalid length of configuration field "name"`},
+		{"unknown key", "path 1 p\ncolour 3 red\nend 0 \n", `unknown configuration field "colour"`},
+		{"bad number", "path 1 p\nnice 3 ten\nend 0 \n", "invalid configuration field nice: ten"},
+		{"nice out of range", "path 1 p\nnice 2 20\nend 0 \n", "invalid configuration field nice: 20"},
+		{"bad bool", "path 1 p\nnewnet 3 yes\nend 0 \n", "invalid configuration field newnet: yes"},
+		{"half a layer", "name 1 a\nrootfs 1 r\npath 1 p\nupper 1 u\nend 0 \n", "layer without its upper or work"},
+		{"long key", strings.Repeat("k", 100) + " 1 x\n", "invalid configuration field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status := runInit(t, initPath, tt.data)
+			want := "ready\nfailed 127 read configuration: "
+			if !strings.HasPrefix(status, want) || !strings.Contains(status, tt.reason) {
+				t.Errorf("init reported %q, want %q followed by a reason with %q", status, want, tt.reason)
+			}
+		})
+	}
+}
+
+// runInit starts the init in new mount and PID namespaces with config on
+// its configuration pipe, waits for it to exit 127 and returns its status
+// lines.
+func runInit(t *testing.T, path, config string) string {
+	t.Helper()
+	configR, configW := pipe(t)
+	statusR, statusW := pipe(t)
+	deathR, deathW := pipe(t)
+	defer deathW.Close()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	cmd := exec.Command(path)
+	cmd.ExtraFiles = []*os.File{configR, statusW, deathR, devNull, devNull}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	configR.Close()
+	statusW.Close()
+	deathR.Close()
+	configW.WriteString(config)
+	configW.Close()
+	var lines strings.Builder
+	r := bufio.NewReader(statusR)
+	for {
+		line, err := r.ReadString('\n')
+		lines.WriteString(line)
+		if err != nil {
+			break
+		}
+	}
+	statusR.Close()
+	err = cmd.Wait()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 127 {
+		t.Errorf("init ended with %v, want exit status 127", err)
+	}
+	return lines.String()
+}
+
+func pipe(t *testing.T) (*os.File, *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, w
+}
