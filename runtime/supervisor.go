@@ -128,14 +128,14 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("state directory %q: overlayfs cannot use a path with ',' or ':': %w",
 			cfg.StateDir, ErrInvalid)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
-		return nil, fmt.Errorf("create state directory: %w", err)
-	}
 	initPath, err := findInit(cfg.InitPath)
 	if err != nil {
 		return nil, err
 	}
 	cfg.InitPath = initPath
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
 	log.Info("container init", "path", cfg.InitPath)
 	thpOff, err := disableHugePages()
 	if err != nil {
