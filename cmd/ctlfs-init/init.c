@@ -595,6 +595,17 @@ static int set_sigmask(ksigset mask)
 	return (int)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
 }
 
+/* set_default_action gives signal sig its default action. It calls the
+ * kernel directly because glibc's sigaction rejects 32 and 33 with EINVAL,
+ * which would leave them ignored when the supervisor inherited them
+ * ignored. An all-zero kernel struct sigaction is SIG_DFL with no flags
+ * and an empty mask, whether or not the architecture has sa_restorer. */
+static int set_default_action(int sig)
+{
+	unsigned long act[4] = {0};
+	return (int)syscall(SYS_rt_sigaction, sig, act, NULL, sizeof(ksigset));
+}
+
 /* set_autogroup_nice sets the nice of the autogroup of process pid. It
  * fails harmlessly where autogroup is disabled. */
 static void set_autogroup_nice(pid_t pid, int nice)
@@ -761,9 +772,9 @@ int main(void)
 		fail(127, "open signal descriptor: %s", errstr(errno));
 	/* The command gets each signal's default action, whatever the
 	 * supervisor ignored. */
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
+	for (int s = 1; s <= 64; s++)
+		if (s != SIGKILL && s != SIGSTOP && set_default_action(s) < 0)
+			fail(127, "reset the action of signal %d: %s", s, errstr(errno));
 	join_cgroup();
 	/* Nothing mounted from here on may propagate back to the host. */
 	if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
