@@ -162,22 +162,27 @@ static int config_byte(void)
 	return (unsigned char)in.buf[in.start++];
 }
 
-/* read_word reads up to a space into buf, without it. It returns the
- * length, or -1 at end of file before the first byte. */
-static int read_word(char *buf, size_t size, const char *key)
+/* read_word reads up to a space into buf, without it, and ends buf with a
+ * NUL byte. It returns the length, WORD_EOF at end of file before the
+ * first byte, WORD_CUT at end of file after it, or WORD_LONG for a word
+ * that does not fit in buf. */
+enum { WORD_EOF = -1, WORD_CUT = -2, WORD_LONG = -3 };
+
+static int read_word(char *buf, size_t size)
 {
 	size_t n = 0;
 	for (;;) {
 		int c = config_byte();
 		if (c < 0) {
-			if (n == 0)
-				return -1;
-			fail(127, "read configuration: invalid configuration field \"%s\"", key);
+			buf[n] = 0;
+			return n == 0 ? WORD_EOF : WORD_CUT;
 		}
 		if (c == ' ')
 			break;
-		if (n + 1 >= size)
-			fail(127, "read configuration: invalid configuration field \"%.*s\"", (int)n, buf);
+		if (n + 1 >= size) {
+			buf[n] = 0;
+			return WORD_LONG;
+		}
 		buf[n++] = (char)c;
 	}
 	buf[n] = 0;
@@ -190,14 +195,24 @@ static int read_word(char *buf, size_t size, const char *key)
 static char *read_field(char *key, size_t keysize)
 {
 	char size[16];
-	if (read_word(key, keysize, "") < 0)
+	int len = read_word(key, keysize);
+	if (len == WORD_EOF)
 		fail(127, "read configuration: configuration ends before its end field");
-	if (read_word(size, sizeof size, key) < 0)
+	/* A NUL byte in a word would end it early for strcmp and strtol. */
+	if (len < 0 || strlen(key) != (size_t)len)
 		fail(127, "read configuration: invalid configuration field \"%s\"", key);
-	char *endp;
-	errno = 0;
-	long n = strtol(size, &endp, 10);
-	if (errno || endp == size || *endp || n < 0 || n > MAX_FIELD)
+	len = read_word(size, sizeof size);
+	if (len == WORD_EOF || len == WORD_CUT)
+		fail(127, "read configuration: invalid configuration field \"%s\"", key);
+	long n = -1;
+	if (len > 0) {
+		char *endp;
+		errno = 0;
+		n = strtol(size, &endp, 10);
+		if (errno || endp != size + len)
+			n = -1;
+	}
+	if (n < 0 || n > MAX_FIELD)
 		fail(127, "read configuration: invalid length of configuration field \"%s\"", key);
 	char *value = xrealloc(NULL, (size_t)n + 1);
 	for (long i = 0; i <= n; i++) {
