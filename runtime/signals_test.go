@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"fmt"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -48,6 +49,31 @@ func TestCommandSignalState(t *testing.T) {
 	for _, want := range []string{"SigBlk:\t0000000000000000\n", "SigIgn:\t0000000000000000\n"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("command's status lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// TestKillForwardsFatalSignals sends signals whose default action ends a
+// process to a container and checks that the command dies of each. The
+// list includes the real-time signals 32 and 33, which glibc reserves for
+// itself and which the Go init could not catch.
+func TestKillForwardsFatalSignals(t *testing.T) {
+	sup := newSupervisor(t)
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGALRM, 32, 33, 34, 64} {
+		name := fmt.Sprintf("sig%d", int(sig))
+		c, err := sup.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetCommand("sleep 100"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Kill(sig); err != nil {
+			t.Fatal(err)
+		}
+		st := waitExit(t, c)
+		if st.Signal != sig {
+			t.Errorf("after signal %d: state %q", int(sig), st)
 		}
 	}
 }
