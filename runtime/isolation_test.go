@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"ctlfs/internal/testinit"
+	"ctlfs/runtime"
 )
 
 func TestLayerKeepsRootfsClean(t *testing.T) {
@@ -90,5 +93,39 @@ func TestPrivilegesDropped(t *testing.T) {
 	}
 	if _, net, _ := strings.Cut(log, "net:\n"); net != "    lo\n" {
 		t.Errorf("network namespace has more than lo:\n%s", log)
+	}
+}
+
+// TestInitNameInPs checks that ps in a container shows the init as
+// ctlfs-init, whatever the file name of the program that the supervisor
+// runs.
+func TestInitNameInPs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+	built, err := testinit.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initPath := filepath.Join(t.TempDir(), "init-copy")
+	if err := os.WriteFile(initPath, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sup := newSupervisorAt(t, runtime.Config{
+		StateDir:      t.TempDir(),
+		DefaultRootfs: testRootfs(t),
+		InitPath:      initPath,
+	})
+	c, st := runCommand(t, sup, "names", "ps -o pid,comm")
+	log := readLog(t, c)
+	if st.String() != "exited 0" {
+		t.Fatalf("state %q, log:\n%s", st, log)
+	}
+	if !strings.Contains(log, "    1 ctlfs-init\n") {
+		t.Errorf("ps does not show PID 1 as ctlfs-init:\n%s", log)
 	}
 }

@@ -772,6 +772,9 @@ int main(void)
 	 * kill it before it saves the unread log; the death pipe covers that
 	 * death from here on. */
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	/* ps shows the command name, which exec takes from the file name of
+	 * the program, whatever CTLFS_INIT or the installer named it. */
+	prctl(PR_SET_NAME, "ctlfs-init", 0, 0, 0);
 	/* Every signal waits blocked until the signal descriptor reads it.
 	 * The kernel drops a signal without a handler that is sent to a PID
 	 * namespace's init, unless it is blocked: from here on, none is lost,
