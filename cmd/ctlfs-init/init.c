@@ -651,10 +651,12 @@ static pid_t start_command(const struct config *cfg)
 	 * it, so end of file means success. */
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		fail(127, "create pipe: %s", errstr(errno));
+		fail(126, "exec %s: %s", cfg->path, errstr(errno));
+	/* A fork that fails, as under pids=1, is a program that exists but
+	 * cannot be executed: 126, with the text the Go init's ForkExec gave. */
 	pid_t pid = fork();
 	if (pid < 0)
-		fail(127, "fork: %s", errstr(errno));
+		fail(126, "exec %s: %s", cfg->path, errstr(errno));
 	if (pid == 0) {
 		int err = 0;
 		/* The command's address space takes the setting of transparent
