@@ -12,9 +12,8 @@ import (
 // network namespace of their own. Each waits, in fresh namespaces and
 // cgroups of its own named .prestart-N, for the configuration of the
 // container that takes it, and serves that one container only. Taking one
-// spares a start the clone, the start of the init's Go runtime and the
-// creation of its threads, which a cgroup migration anywhere on the host
-// can stall for an RCU grace period.
+// spares a start the clone and the exec of the init. A cgroup migration
+// anywhere on the host can stall a clone for an RCU grace period.
 type prestartPool struct {
 	s    *Supervisor
 	size int
