@@ -578,6 +578,18 @@ static void drop_privileges(void)
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			fail(127, "drop capability %d: %s", c, errstr(errno));
 	}
+	/* At exec, a root command also gains its inheritable capabilities,
+	 * past the bounding set, and another user's command keeps its ambient
+	 * ones. Both come from the supervisor, so clear them. */
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		fail(127, "get capabilities: %s", errstr(errno));
+	data[0].inheritable = data[1].inheritable = 0;
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		fail(127, "clear inheritable capabilities: %s", errstr(errno));
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		fail(127, "clear ambient capabilities: %s", errstr(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(127, "set no_new_privs: %s", errstr(errno));
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
