@@ -56,10 +56,11 @@ func TestCommandSignalState(t *testing.T) {
 // TestKillForwardsFatalSignals sends signals whose default action ends a
 // process to a container and checks that the command dies of each. The
 // list includes the real-time signals 32 and 33, which glibc reserves for
-// itself and which the Go init could not catch.
+// itself and which the Go init could not catch, and SIGPIPE, which the
+// init also raises for itself.
 func TestKillForwardsFatalSignals(t *testing.T) {
 	sup := newSupervisor(t)
-	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGALRM, 32, 33, 34, 64} {
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE, syscall.SIGALRM, 32, 33, 34, 64} {
 		name := fmt.Sprintf("sig%d", int(sig))
 		c, err := sup.Create(name)
 		if err != nil {
@@ -75,5 +76,25 @@ func TestKillForwardsFatalSignals(t *testing.T) {
 		if st.Signal != sig {
 			t.Errorf("after signal %d: state %q", int(sig), st)
 		}
+	}
+}
+
+// TestKillForwardsSIGCHLD checks that a SIGCHLD sent with kill reaches
+// the command, although the init also receives SIGCHLD at each child's end.
+func TestKillForwardsSIGCHLD(t *testing.T) {
+	sup := newSupervisor(t)
+	c, err := sup.Create("chld")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCommand(`sh -c 'trap "exit 3" CHLD; echo ready; while :; do :; done'`); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, c, "ready\n")
+	if err := c.Kill(syscall.SIGCHLD); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExit(t, c); st.Code != 3 {
+		t.Errorf("after SIGCHLD: state %q, want exit code 3 from the trap", st)
 	}
 }

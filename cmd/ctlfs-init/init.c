@@ -740,6 +740,19 @@ static void command_ended(int status)
 	_exit(0);
 }
 
+/* own_signal reports whether the kernel raised si for the init itself
+ * and not for a kill. SIGCHLD at a child's end or stop carries a CLD_
+ * code. SIGPIPE at the init's own write to a closed pipe carries SI_USER
+ * with the init's PID. A kill of either is forwarded like any signal. */
+static bool own_signal(const struct signalfd_siginfo *si)
+{
+	if (si->ssi_signo == SIGCHLD)
+		return si->ssi_code > 0;
+	if (si->ssi_signo == SIGPIPE)
+		return si->ssi_code == SI_USER && si->ssi_pid == 1;
+	return false;
+}
+
 /* serve forwards every signal the init receives to the command, reaps
  * every child, the orphans the init inherits among them, and ends with
  * the command, or with the supervisor. */
@@ -762,10 +775,10 @@ static void serve(int sigfd, pid_t cmd, const char *log)
 		if (n < 0)
 			fail(127, "read signals: %s", errstr(errno));
 		for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
-			if (si[i].ssi_signo != SIGCHLD) {
+			if (!own_signal(&si[i]))
 				kill(cmd, (int)si[i].ssi_signo);
+			if (si[i].ssi_signo != SIGCHLD)
 				continue;
-			}
 			for (;;) {
 				int status;
 				pid_t pid = waitpid(-1, &status, __WALL | WNOHANG);
@@ -793,12 +806,11 @@ int main(void)
 	 * The kernel drops a signal without a handler that is sent to a PID
 	 * namespace's init, unless it is blocked: from here on, none is lost,
 	 * and signals that arrive before the command starts are forwarded to
-	 * it. SIGPIPE stays blocked and unread: the init's own writes to a
-	 * closed pipe raise it. */
+	 * it. */
 	ksigset all = ~0ULL;
 	if (set_sigmask(all) < 0)
 		fail(127, "block signals: %s", errstr(errno));
-	ksigset watched = all & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP) | SIGBIT(SIGPIPE));
+	ksigset watched = all & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP));
 	int sigfd = (int)syscall(SYS_signalfd4, -1, &watched, sizeof watched, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sigfd < 0)
 		fail(127, "open signal descriptor: %s", errstr(errno));
