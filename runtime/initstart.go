@@ -34,8 +34,8 @@ type initProc struct {
 
 // startInit starts an init in new PID, UTS, mount and IPC namespaces, and
 // a new network namespace when newNet is set, inside the v2 cgroup cg
-// from its first instruction. Its first thread and the thread that forks
-// the command join the v1 pids cgroup before it reports ready. The init then waits for its configuration.
+// from its first instruction. The init, which has one thread, joins the
+// v1 pids cgroup before it reports ready, then waits for its configuration.
 func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 	tasks, err := cg.openTasks()
 	if err != nil {
@@ -82,10 +82,9 @@ func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 	}, nil
 }
 
-// newDeathPipe returns the ends of a new death pipe. Each init makes the
-// read end, an open file they all share, non-blocking for its poller. The
-// supervisor's copy is made blocking, so that os/exec, which puts every
-// non-blocking file it passes back into blocking mode, leaves it alone.
+// newDeathPipe returns the ends of a new death pipe. Every init shares the
+// read end and only polls it, so the pipe stays in blocking mode, as
+// os/exec sets every file it passes.
 func newDeathPipe() (*os.File, *os.File, error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
@@ -129,8 +128,8 @@ func (ip *initProc) alive() bool {
 	return err == nil && n == 0
 }
 
-// readReady reads the init's first report, which it sends once it catches
-// signals.
+// readReady reads the init's first report, which it sends once it blocks
+// every signal to forward it to the command.
 func (ip *initProc) readReady() error {
 	line, err := ip.status.ReadString('\n')
 	if err != nil {

@@ -3,9 +3,13 @@ package runtime_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"ctlfs/internal/testinit"
+	"ctlfs/runtime"
 )
 
 func TestLayerKeepsRootfsClean(t *testing.T) {
@@ -90,5 +94,78 @@ func TestPrivilegesDropped(t *testing.T) {
 	}
 	if _, net, _ := strings.Cut(log, "net:\n"); net != "    lo\n" {
 		t.Errorf("network namespace has more than lo:\n%s", log)
+	}
+}
+
+// TestInitNameInPs checks that ps in a container shows the init as
+// ctlfs-init, whatever the file name of the program that the supervisor
+// runs.
+func TestInitNameInPs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+	built, err := testinit.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initPath := filepath.Join(t.TempDir(), "init-copy")
+	if err := os.WriteFile(initPath, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sup := newSupervisorAt(t, runtime.Config{
+		StateDir:      t.TempDir(),
+		DefaultRootfs: testRootfs(t),
+		InitPath:      initPath,
+	})
+	c, st := runCommand(t, sup, "names", "ps -o pid,comm")
+	log := readLog(t, c)
+	if st.String() != "exited 0" {
+		t.Fatalf("state %q, log:\n%s", st, log)
+	}
+	if !strings.Contains(log, "    1 ctlfs-init\n") {
+		t.Errorf("ps does not show PID 1 as ctlfs-init:\n%s", log)
+	}
+}
+
+// TestInheritableCapsCleared runs the init through setpriv with CAP_SYS_ADMIN
+// and CAP_SYS_PTRACE in its inheritable set, as a supervisor started with
+// them would pass on, and checks that the command has neither.
+func TestInheritableCapsCleared(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("needs setpriv from util-linux")
+	}
+
+	built, err := testinit.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapper := filepath.Join(t.TempDir(), "init-inh")
+	script := "#!/bin/sh\nexec " + setpriv + " --inh-caps +sys_admin,+sys_ptrace -- " + built + "\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	sup := newSupervisorAt(t, runtime.Config{
+		StateDir:      t.TempDir(),
+		DefaultRootfs: testRootfs(t),
+		InitPath:      wrapper,
+	})
+	c, st := runCommand(t, sup, "inh", "grep -E ^Cap(Inh|Prm|Amb) /proc/self/status")
+	log := readLog(t, c)
+	if st.String() != "exited 0" {
+		t.Fatalf("state %q, log:\n%s", st, log)
+	}
+	for _, want := range []string{"CapInh:\t0000000000000000\n", "CapPrm:\t00000000a00405fb\n", "CapAmb:\t0000000000000000\n"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("command's status lacks %q:\n%s", want, log)
+		}
 	}
 }

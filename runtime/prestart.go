@@ -12,9 +12,9 @@ import (
 // network namespace of their own. Each waits, in fresh namespaces and
 // cgroups of its own named .prestart-N, for the configuration of the
 // container that takes it, and serves that one container only. Taking one
-// spares a start the clone and the new network namespace, and a clone can
-// wait for an RCU grace period while a cgroup migration runs anywhere on
-// the host.
+// spares a start the clone, the exec of the init and the new network
+// namespace. A cgroup migration anywhere on the host can stall a clone
+// for an RCU grace period.
 type prestartPool struct {
 	s    *Supervisor
 	size int

@@ -24,7 +24,7 @@ type run struct {
 	c *Container
 	*initProc
 
-	// ready is closed when the init catches signals, or has exited.
+	// ready is closed when the init holds signals for the command, or has exited.
 	ready chan struct{}
 	// final is the init's last report.
 	final initproc.Status

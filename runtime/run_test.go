@@ -265,3 +265,28 @@ func TestStopAfterHarmlessKill(t *testing.T) {
 		t.Errorf("no stopping event with reason=stop:\n%s", events)
 	}
 }
+
+// TestRunForkFails checks the state of a command that the init cannot
+// fork because pids=1 leaves no room beside it: 126, as for a program
+// that exists but cannot be executed, with the reason in the log.
+func TestRunForkFails(t *testing.T) {
+	sup := newSupervisor(t)
+	c, err := sup.Create("nofork")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetLimits("pids=1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCommand("/bin/true"); err != nil {
+		t.Fatal(err)
+	}
+	st := waitExit(t, c)
+	if st.String() != "exited 126 reason=start-failed" {
+		t.Errorf("state = %q, want exited 126 reason=start-failed", st)
+	}
+	want := "ctlfs-init: exec /bin/true: resource temporarily unavailable\n"
+	if log := readLog(t, c); log != want {
+		t.Errorf("log = %q, want %q", log, want)
+	}
+}

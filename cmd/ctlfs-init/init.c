@@ -162,22 +162,27 @@ static int config_byte(void)
 	return (unsigned char)in.buf[in.start++];
 }
 
-/* read_word reads up to a space into buf, without it. It returns the
- * length, or -1 at end of file before the first byte. */
-static int read_word(char *buf, size_t size, const char *key)
+/* read_word reads up to a space into buf, without it, and ends buf with a
+ * NUL byte. It returns the length, WORD_EOF at end of file before the
+ * first byte, WORD_CUT at end of file after it, or WORD_LONG for a word
+ * that does not fit in buf. */
+enum { WORD_EOF = -1, WORD_CUT = -2, WORD_LONG = -3 };
+
+static int read_word(char *buf, size_t size)
 {
 	size_t n = 0;
 	for (;;) {
 		int c = config_byte();
 		if (c < 0) {
-			if (n == 0)
-				return -1;
-			fail(127, "read configuration: invalid configuration field \"%s\"", key);
+			buf[n] = 0;
+			return n == 0 ? WORD_EOF : WORD_CUT;
 		}
 		if (c == ' ')
 			break;
-		if (n + 1 >= size)
-			fail(127, "read configuration: invalid configuration field \"%.*s\"", (int)n, buf);
+		if (n + 1 >= size) {
+			buf[n] = 0;
+			return WORD_LONG;
+		}
 		buf[n++] = (char)c;
 	}
 	buf[n] = 0;
@@ -190,14 +195,24 @@ static int read_word(char *buf, size_t size, const char *key)
 static char *read_field(char *key, size_t keysize)
 {
 	char size[16];
-	if (read_word(key, keysize, "") < 0)
+	int len = read_word(key, keysize);
+	if (len == WORD_EOF)
 		fail(127, "read configuration: configuration ends before its end field");
-	if (read_word(size, sizeof size, key) < 0)
+	/* A NUL byte in a word would end it early for strcmp and strtol. */
+	if (len < 0 || strlen(key) != (size_t)len)
 		fail(127, "read configuration: invalid configuration field \"%s\"", key);
-	char *endp;
-	errno = 0;
-	long n = strtol(size, &endp, 10);
-	if (errno || endp == size || *endp || n < 0 || n > MAX_FIELD)
+	len = read_word(size, sizeof size);
+	if (len == WORD_EOF || len == WORD_CUT)
+		fail(127, "read configuration: invalid configuration field \"%s\"", key);
+	long n = -1;
+	if (len > 0) {
+		char *endp;
+		errno = 0;
+		n = strtol(size, &endp, 10);
+		if (errno || endp != size + len)
+			n = -1;
+	}
+	if (n < 0 || n > MAX_FIELD)
 		fail(127, "read configuration: invalid length of configuration field \"%s\"", key);
 	char *value = xrealloc(NULL, (size_t)n + 1);
 	for (long i = 0; i <= n; i++) {
@@ -563,6 +578,18 @@ static void drop_privileges(void)
 		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
 			fail(127, "drop capability %d: %s", c, errstr(errno));
 	}
+	/* At exec, a root command also gains its inheritable capabilities,
+	 * past the bounding set, and another user's command keeps its ambient
+	 * ones. Both come from the supervisor, so clear them. */
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		fail(127, "get capabilities: %s", errstr(errno));
+	data[0].inheritable = data[1].inheritable = 0;
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		fail(127, "clear inheritable capabilities: %s", errstr(errno));
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		fail(127, "clear ambient capabilities: %s", errstr(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		fail(127, "set no_new_privs: %s", errstr(errno));
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
@@ -595,6 +622,17 @@ static int set_sigmask(ksigset mask)
 	return (int)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
 }
 
+/* set_default_action gives signal sig its default action. It calls the
+ * kernel directly because glibc's sigaction rejects 32 and 33 with EINVAL,
+ * which would leave them ignored when the supervisor inherited them
+ * ignored. An all-zero kernel struct sigaction is SIG_DFL with no flags
+ * and an empty mask, whether or not the architecture has sa_restorer. */
+static int set_default_action(int sig)
+{
+	unsigned long act[4] = {0};
+	return (int)syscall(SYS_rt_sigaction, sig, act, NULL, sizeof(ksigset));
+}
+
 /* set_autogroup_nice sets the nice of the autogroup of process pid. It
  * fails harmlessly where autogroup is disabled. */
 static void set_autogroup_nice(pid_t pid, int nice)
@@ -625,10 +663,12 @@ static pid_t start_command(const struct config *cfg)
 	 * it, so end of file means success. */
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		fail(127, "create pipe: %s", errstr(errno));
+		fail(126, "exec %s: %s", cfg->path, errstr(errno));
+	/* A fork that fails, as under pids=1, is a program that exists but
+	 * cannot be executed: 126, with the text the Go init's ForkExec gave. */
 	pid_t pid = fork();
 	if (pid < 0)
-		fail(127, "fork: %s", errstr(errno));
+		fail(126, "exec %s: %s", cfg->path, errstr(errno));
 	if (pid == 0) {
 		int err = 0;
 		/* The command's address space takes the setting of transparent
@@ -700,6 +740,19 @@ static void command_ended(int status)
 	_exit(0);
 }
 
+/* own_signal reports whether the kernel raised si for the init itself
+ * and not for a kill. SIGCHLD at a child's end or stop carries a CLD_
+ * code. SIGPIPE at the init's own write to a closed pipe carries SI_USER
+ * with the init's PID. A kill of either is forwarded like any signal. */
+static bool own_signal(const struct signalfd_siginfo *si)
+{
+	if (si->ssi_signo == SIGCHLD)
+		return si->ssi_code > 0;
+	if (si->ssi_signo == SIGPIPE)
+		return si->ssi_code == SI_USER && si->ssi_pid == 1;
+	return false;
+}
+
 /* serve forwards every signal the init receives to the command, reaps
  * every child, the orphans the init inherits among them, and ends with
  * the command, or with the supervisor. */
@@ -722,10 +775,10 @@ static void serve(int sigfd, pid_t cmd, const char *log)
 		if (n < 0)
 			fail(127, "read signals: %s", errstr(errno));
 		for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
-			if (si[i].ssi_signo != SIGCHLD) {
+			if (!own_signal(&si[i]))
 				kill(cmd, (int)si[i].ssi_signo);
+			if (si[i].ssi_signo != SIGCHLD)
 				continue;
-			}
 			for (;;) {
 				int status;
 				pid_t pid = waitpid(-1, &status, __WALL | WNOHANG);
@@ -746,24 +799,26 @@ int main(void)
 	 * kill it before it saves the unread log; the death pipe covers that
 	 * death from here on. */
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	/* ps shows the command name, which exec takes from the file name of
+	 * the program, whatever CTLFS_INIT or the installer named it. */
+	prctl(PR_SET_NAME, "ctlfs-init", 0, 0, 0);
 	/* Every signal waits blocked until the signal descriptor reads it.
 	 * The kernel drops a signal without a handler that is sent to a PID
 	 * namespace's init, unless it is blocked: from here on, none is lost,
 	 * and signals that arrive before the command starts are forwarded to
-	 * it. SIGPIPE stays blocked and unread: the init's own writes to a
-	 * closed pipe raise it. */
+	 * it. */
 	ksigset all = ~0ULL;
 	if (set_sigmask(all) < 0)
 		fail(127, "block signals: %s", errstr(errno));
-	ksigset watched = all & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP) | SIGBIT(SIGPIPE));
+	ksigset watched = all & ~(SIGBIT(SIGKILL) | SIGBIT(SIGSTOP));
 	int sigfd = (int)syscall(SYS_signalfd4, -1, &watched, sizeof watched, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sigfd < 0)
 		fail(127, "open signal descriptor: %s", errstr(errno));
 	/* The command gets each signal's default action, whatever the
 	 * supervisor ignored. */
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			signal(s, SIG_DFL);
+	for (int s = 1; s <= 64; s++)
+		if (s != SIGKILL && s != SIGSTOP && set_default_action(s) < 0)
+			fail(127, "reset the action of signal %d: %s", s, errstr(errno));
 	join_cgroup();
 	/* Nothing mounted from here on may propagate back to the host. */
 	if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)

@@ -1,0 +1,100 @@
+package runtime_test
+
+import (
+	"fmt"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// kernelSigaction is the kernel's struct sigaction on amd64. SIG_DFL and
+// SIG_IGN need no restorer, and on arm64 the zero fields line up as well.
+type kernelSigaction struct {
+	handler, flags, restorer, mask uint64
+}
+
+// setRawDisposition sets the action of sig with rt_sigaction and returns
+// the previous one. The raw call bypasses os/signal, which does not act on signal 32.
+func setRawDisposition(t *testing.T, sig int, handler uint64) kernelSigaction {
+	t.Helper()
+	var old kernelSigaction
+	act := kernelSigaction{handler: handler}
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig),
+		uintptr(unsafe.Pointer(&act)), uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+		t.Fatalf("rt_sigaction %d: %v", sig, e)
+	}
+	return old
+}
+
+// TestCommandSignalState checks that the command starts with no blocked
+// signal and every signal at its default action, including those that the
+// supervisor ignored. SIGHUP is ignored as under nohup. Signal 32 is
+// reserved by glibc, and the Go runtime keeps an inherited SIG_IGN on it,
+// so a supervisor started with it ignored passes that on to every init.
+func TestCommandSignalState(t *testing.T) {
+	sup := newSupervisor(t)
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	old := setRawDisposition(t, 32, 1 /* SIG_IGN */)
+	defer setRawDisposition(t, 32, old.handler)
+	c, st := runCommand(t, sup, "sigstate", "cat /proc/self/status")
+	log := readLog(t, c)
+	if st.String() != "exited 0" {
+		t.Fatalf("state %q, log:\n%s", st, log)
+	}
+	for _, want := range []string{"SigBlk:\t0000000000000000\n", "SigIgn:\t0000000000000000\n"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("command's status lacks %q:\n%s", want, log)
+		}
+	}
+}
+
+// TestKillForwardsFatalSignals sends signals whose default action ends a
+// process to a container and checks that the command dies of each. The
+// list includes the real-time signals 32 and 33, which glibc reserves for
+// itself and which the Go init could not catch, and SIGPIPE, which the
+// init also raises for itself.
+func TestKillForwardsFatalSignals(t *testing.T) {
+	sup := newSupervisor(t)
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE, syscall.SIGALRM, 32, 33, 34, 64} {
+		name := fmt.Sprintf("sig%d", int(sig))
+		c, err := sup.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetCommand("sleep 100"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Kill(sig); err != nil {
+			t.Fatal(err)
+		}
+		st := waitExit(t, c)
+		if st.Signal != sig {
+			t.Errorf("after signal %d: state %q", int(sig), st)
+		}
+	}
+}
+
+// TestKillForwardsSIGCHLD checks that a SIGCHLD sent with kill reaches
+// the command, although the init also receives SIGCHLD at each child's end.
+func TestKillForwardsSIGCHLD(t *testing.T) {
+	sup := newSupervisor(t)
+	c, err := sup.Create("chld")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetCommand(`sh -c 'trap "exit 3" CHLD; echo ready; while :; do :; done'`); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, c, "ready\n")
+	if err := c.Kill(syscall.SIGCHLD); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExit(t, c); st.Code != 3 {
+		t.Errorf("after SIGCHLD: state %q, want exit code 3 from the trap", st)
+	}
+}
