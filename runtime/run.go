@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -336,13 +337,23 @@ func (r *run) exitState(status initproc.Status, initErr error, reason string) St
 }
 
 // signal sends sig to the container: SIGKILL to every task through the
-// cgroup, any other signal to the init, which passes it to the command.
+// cgroup, SIGSTOP to the command, and any other signal to the init, which
+// passes it to the command. The init cannot catch SIGSTOP, which would
+// stop it and leave the command running.
 func (r *run) signal(sig syscall.Signal) error {
 	if sig == syscall.SIGKILL {
 		return r.killAll()
 	}
 	<-r.ready
-	if err := unix.Kill(r.pid, sig); err != nil {
+	target := r.pid
+	if sig == syscall.SIGSTOP {
+		pid, err := commandPID(r.pid)
+		if err != nil {
+			return fmt.Errorf("send %s to %s: %w", SignalName(sig), r.c.name, err)
+		}
+		target = pid
+	}
+	if err := unix.Kill(target, sig); err != nil {
 		return fmt.Errorf("send %s to %s: %w", SignalName(sig), r.c.name, err)
 	}
 	return nil
@@ -386,4 +397,54 @@ func (r *run) stopKillTimer() {
 	if r.killTimer != nil {
 		r.killTimer.Stop()
 	}
+}
+
+// commandPID returns the host PID of the command of the init initPID: the
+// child of the init that started first. Every other child is an orphan
+// that descends from the command, so it started later. It fails with
+// ErrNotRunning when the init has no child, before the command starts or
+// after it was reaped.
+func commandPID(initPID int) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", initPID, initPID))
+	if err != nil {
+		return 0, fmt.Errorf("list the init's children: %w", err)
+	}
+	first, firstStart := 0, uint64(0)
+	for _, field := range strings.Fields(string(data)) {
+		pid, err := strconv.Atoi(field)
+		if err != nil {
+			continue
+		}
+		start, err := startTime(pid)
+		if err != nil {
+			continue // it has been reaped meanwhile
+		}
+		if first == 0 || start < firstStart {
+			first, firstStart = pid, start
+		}
+	}
+	if first == 0 {
+		return 0, fmt.Errorf("the command is not running: %w", ErrNotRunning)
+	}
+	return first, nil
+}
+
+// startTime returns the start time of process pid in clock ticks after
+// boot, field 22 of /proc/PID/stat.
+func startTime(pid int) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, may contain spaces and parentheses, and
+	// ends at the last ')'.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("invalid /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("invalid /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
 }

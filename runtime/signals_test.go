@@ -2,7 +2,9 @@ package runtime_test
 
 import (
 	"fmt"
+	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,4 +99,61 @@ func TestKillForwardsSIGCHLD(t *testing.T) {
 	if st := waitExit(t, c); st.Code != 3 {
 		t.Errorf("after SIGCHLD: state %q, want exit code 3 from the trap", st)
 	}
+}
+
+// TestKillStopStopsCommand checks that kill STOP stops the command, not
+// the init, which cannot catch SIGSTOP to pass it on, nor an orphan that
+// the init adopted, and that CONT and TERM still reach the command.
+func TestKillStopStopsCommand(t *testing.T) {
+	sup := newSupervisor(t)
+	c, err := sup.Create("stop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The subshell leaves an orphan, sleep 100, which the init adopts.
+	if err := c.SetCommand(`sh -c '(sleep 100 &); exec sleep 200'`); err != nil {
+		t.Fatal(err)
+	}
+	initPID := c.PID()
+	var children []string
+	waitFor(t, "the init to adopt the orphan", func() bool {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", initPID, initPID))
+		children = strings.Fields(string(data))
+		return len(children) == 2
+	})
+	command, orphan := children[0], children[1]
+	if err := c.Kill(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the command to stop", func() bool { return processState(command) == "T" })
+	if st := processState(strconv.Itoa(initPID)); st == "T" {
+		t.Errorf("init state %s after kill STOP, want it running", st)
+	}
+	if st := processState(orphan); st == "T" {
+		t.Errorf("orphan state %s after kill STOP, want it running", st)
+	}
+	if err := c.Kill(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the command to continue", func() bool { return processState(command) == "S" })
+	if err := c.Kill(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExit(t, c); st.Signal != syscall.SIGTERM {
+		t.Errorf("after kill TERM: state %q", st)
+	}
+}
+
+// processState returns the state letter of process pid, field 3 of its
+// /proc stat, or "" when it is gone.
+func processState(pid string) string {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return ""
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 || i+3 > len(data) {
+		return ""
+	}
+	return string(data[i+2 : i+3])
 }
