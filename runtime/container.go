@@ -109,7 +109,7 @@ func (c *Container) effectiveRootfs() string {
 }
 
 // SetRootfs sets the rootfs directory. It fails with ErrInvalid for a
-// relative path, ErrNotFound when path does not exist, ErrNotDir when it is
+// relative path or one with ',' or ':', ErrNotFound when path does not exist, ErrNotDir when it is
 // not a directory, and ErrBusy while the container runs.
 func (c *Container) SetRootfs(path string) error {
 	if !strings.HasPrefix(path, "/") {
@@ -128,7 +128,13 @@ func (c *Container) SetRootfs(path string) error {
 	return nil
 }
 
+// checkRootfs reports why path cannot be a rootfs, or nil.
 func checkRootfs(path string) error {
+	// The rootfs is the lower directory in the overlay's options, which
+	// cannot name a path with ',' or ':'.
+	if strings.ContainsAny(path, ",:") {
+		return fmt.Errorf("rootfs %q: overlayfs cannot use a path with ',' or ':': %w", path, ErrInvalid)
+	}
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("rootfs %q does not exist: %w", path, ErrNotFound)

@@ -119,10 +119,6 @@ func (c *Container) initConfigLocked(argv []string) (initproc.Config, error) {
 	if err != nil {
 		return initproc.Config{}, err
 	}
-	if strings.ContainsAny(rootfs, ",:") {
-		return initproc.Config{}, fmt.Errorf(
-			"rootfs %q: overlayfs cannot use a path with ',' or ':': %w", rootfs, ErrInvalid)
-	}
 	layer, err := prepareLayer(c.sup.cfg.StateDir, c.name)
 	if err != nil {
 		return initproc.Config{}, err

@@ -128,6 +128,10 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, fmt.Errorf("state directory %q: overlayfs cannot use a path with ',' or ':': %w",
 			cfg.StateDir, ErrInvalid)
 	}
+	if strings.ContainsAny(cfg.DefaultRootfs, ",:") {
+		return nil, fmt.Errorf("default rootfs %q: overlayfs cannot use a path with ',' or ':': %w",
+			cfg.DefaultRootfs, ErrInvalid)
+	}
 	initPath, err := findInit(cfg.InitPath)
 	if err != nil {
 		return nil, err

@@ -540,3 +540,22 @@ func TestCLIStatsCPU(t *testing.T) {
 	}
 	s.mustCLI("kill", "busy")
 }
+
+// TestServeFailureLeavesNoMountPoint checks that a serve rejected at
+// start removes the mount point it created.
+func TestServeFailureLeavesNoMountPoint(t *testing.T) {
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	cmd := exec.Command(bin, "serve", "--mount", mnt, "--state-dir", filepath.Join(dir, "a,b"),
+		"--rootfs", rootfs(t))
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve with a state directory with a comma succeeded:\n%s", out)
+	}
+	if !strings.Contains(string(out), "overlayfs cannot use a path with ',' or ':'") {
+		t.Errorf("serve output lacks the reason:\n%s", out)
+	}
+	if _, err := os.Lstat(mnt); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("mount point %s after the failed serve: %v, want it removed", mnt, err)
+	}
+}

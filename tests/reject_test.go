@@ -22,6 +22,11 @@ func TestRejectedWrites(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A directory that exists, but that overlayfs options cannot name.
+	colon := s.stateDir + "/a:b"
+	if err := os.Mkdir(colon, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, script, errText, errFile, unchanged, want string
 	}{
@@ -32,6 +37,7 @@ func TestRejectedWrites(t *testing.T) {
 		{"missing rootfs", "/bin/echo /no/such/dir > idle/rootfs", "No such file or directory", "idle/err", "idle/rootfs", root},
 		{"file rootfs", "/bin/echo " + file + " > idle/rootfs", "Not a directory", "idle/err", "idle/rootfs", root},
 		{"relative rootfs", "/bin/echo rel/dir > idle/rootfs", "Invalid argument", "idle/err", "idle/rootfs", root},
+		{"rootfs with a colon", "/bin/echo " + colon + " > idle/rootfs", "Invalid argument", "idle/err", "idle/rootfs", root},
 		{"missing program", "/bin/echo no-such-prog > idle/cmd", "No such file or directory", "idle/err", "idle/state", "created\n"},
 		{"limits garbage", "/bin/echo garbage > idle/limits", "Invalid argument", "idle/err", "idle/limits", defaultLimits},
 		{"limits unknown", "/bin/echo color=red > idle/limits", "Invalid argument", "idle/err", "idle/limits", defaultLimits},

@@ -172,19 +172,28 @@ func newLogger(w io.Writer, debug bool) *slog.Logger {
 // the supervisor starts, because a new supervisor removes the cgroups of
 // containers that a live one could still own.
 func runServe(cfg serveConfig, log *slog.Logger) error {
-	if err := prepareMountPoint(cfg.mount, log); err != nil {
+	created, err := prepareMountPoint(cfg.mount, log)
+	if err != nil {
 		return err
+	}
+	// A serve that fails to start leaves no mount point it created.
+	removeCreated := func() {
+		if created {
+			os.Remove(cfg.mount)
+		}
 	}
 	if _, err := os.Stat(cfg.rootfs); err != nil {
 		log.Warn("default rootfs missing: containers need a rootfs file", "rootfs", cfg.rootfs, "err", err)
 	}
 	sup, err := newSupervisor(cfg, log)
 	if err != nil {
+		removeCreated()
 		return err
 	}
 	server, err := fsys.Mount(cfg.mount, sup, fsys.Options{Logger: log, Debug: cfg.debug})
 	if err != nil {
 		shutdown(sup, cfg.grace, log)
+		removeCreated()
 		return err
 	}
 	log.Info("serving", "mount", cfg.mount, "state_dir", cfg.stateDir,
@@ -259,15 +268,19 @@ func logMaxConfig(bytes uint64) int64 {
 }
 
 // prepareMountPoint detaches a mount left by a supervisor that died and
-// creates the mount point when it is missing.
-func prepareMountPoint(dir string, log *slog.Logger) error {
+// creates the mount point when it is missing. It reports whether it
+// created the mount point itself.
+func prepareMountPoint(dir string, log *slog.Logger) (bool, error) {
 	if err := fsys.CleanStaleMount(dir, log); err != nil {
-		return err
+		return false, err
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		return false, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create mount point: %w", err)
+		return false, fmt.Errorf("create mount point: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // waitAndShutdown waits for SIGINT, SIGTERM, a shutdown written to ctl,
