@@ -60,7 +60,8 @@
 //	            and the lines of env, which may replace these. When it
 //	            still cannot be executed, state reads exited 127
 //	            reason=start-failed (126 when it is not executable), and
-//	            log contains the reason.
+//	            log contains the reason. The write returns once the
+//	            command runs, or once state reads that failure.
 //	limits  rw  Resource limits as key=value pairs (see Limits).
 //	env     rw  NAME=value lines added to the default environment. A
 //	            write replaces all of them, and "echo > env" clears them.

@@ -158,26 +158,52 @@ func (c *Container) Command() string {
 // SetCommand sets the command line and starts the container. It fails with
 // ErrInvalid when the line does not split into words, ErrNotFound when the
 // program is not in the rootfs, and ErrBusy while the container runs. A
-// failed call changes nothing.
+// failed call changes nothing. It returns once the command runs, or once
+// the container has exited because the command could not be executed.
 func (c *Container) SetCommand(line string) error {
 	argv, err := SplitCommand(line)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.startLocked(line, argv)
+	if err := c.startLocked(line, argv); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	r, exited := c.run, c.exited
+	c.mu.Unlock()
+	awaitExec(r, exited)
+	return nil
 }
 
 // Start runs the command again with the current settings. It fails with
 // ErrBusy while the container runs and ErrInvalid when no command was set.
+// It returns when SetCommand would.
 func (c *Container) Start() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.argv == nil {
+		c.mu.Unlock()
 		return fmt.Errorf("start %s: no command set, write one to cmd: %w", c.name, ErrInvalid)
 	}
-	return c.startLocked(c.cmdline, c.argv)
+	if err := c.startLocked(c.cmdline, c.argv); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	r, exited := c.run, c.exited
+	c.mu.Unlock()
+	awaitExec(r, exited)
+	return nil
+}
+
+// awaitExec waits until the init of run r has executed the command or
+// failed to. After a failure it waits for exited, closed once the state
+// reads exited, so that a state read after the start shows the failure
+// and never a moment of running.
+func awaitExec(r *run, exited <-chan struct{}) {
+	<-r.started
+	if !r.execOK {
+		<-exited
+	}
 }
 
 // Limits returns the container's limits.

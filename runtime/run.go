@@ -27,6 +27,11 @@ type run struct {
 
 	// ready is closed when the init holds signals for the command, or has exited.
 	ready chan struct{}
+	// started is closed when the init reports that the command's exec
+	// succeeded, or when its reports end.
+	started chan struct{}
+	// execOK is set before started is closed when the exec succeeded.
+	execOK bool
 	// final is the init's last report.
 	final initproc.Status
 	// result is the state the run ended in, set before c.exited is
@@ -139,7 +144,8 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{c: c, initProc: ip, ready: make(chan struct{}), reports: make(chan struct{}),
+	r := &run{c: c, initProc: ip, ready: make(chan struct{}), started: make(chan struct{}),
+		reports: make(chan struct{}),
 		released: make(chan struct{}), hardLimit: make(chan struct{})}
 	r.autogroup = !r.cg.groups.hasCPU()
 	r.cpuFinal.Store(-1)
@@ -275,11 +281,13 @@ func killedBySIGKILL(status initproc.Status, initErr error) bool {
 }
 
 // readReports reads the init's reports until it closes the pipe, marks
-// it ready, and keeps the last report.
+// it ready and the command started, and keeps the last report.
 func (r *run) readReports() {
 	defer close(r.reports)
 	defer r.statusR.Close()
 	readyOnce := sync.OnceFunc(func() { close(r.ready) })
+	startedOnce := sync.OnceFunc(func() { close(r.started) })
+	defer startedOnce()
 	defer readyOnce()
 	if r.sawReady {
 		readyOnce() // a prestarted init, whose report the pool read
@@ -301,6 +309,9 @@ func (r *run) readReports() {
 		switch {
 		case st.Ready:
 			readyOnce()
+		case st.Started:
+			r.execOK = true
+			startedOnce()
 		default:
 			r.final = st
 		}

@@ -559,3 +559,38 @@ func TestServeFailureLeavesNoMountPoint(t *testing.T) {
 		t.Errorf("mount point %s after the failed serve: %v, want it removed", mnt, err)
 	}
 }
+
+// TestCLIDetachedStartFailure checks that run -d of a command that cannot
+// be executed fails with its exit code, and keeps the container as run
+// does without -d.
+func TestCLIDetachedStartFailure(t *testing.T) {
+	s := startServer(t)
+	r := s.cli("run", "-d", "nx", "--", "/etc/passwd")
+	checkCLI(t, "run -d of a file that is not executable", r, 126, "nx: exited 126 reason=start-failed")
+	if r.stdout != "" {
+		t.Errorf("run -d printed %q, want nothing on stdout", r.stdout)
+	}
+	if st := s.read("nx/state"); st != "exited 126 reason=start-failed\n" {
+		t.Errorf("nx/state = %q, want exited 126 reason=start-failed", st)
+	}
+}
+
+// TestStartFailureShowsAtOnce checks that the write of cmd returns only
+// once the command runs or its container has exited because it could not
+// be executed, so that state read right after it is final for the start.
+func TestStartFailureShowsAtOnce(t *testing.T) {
+	s := startServer(t)
+	out := s.mustSh("mkdir a b && echo /etc/passwd > a/cmd && cat a/state && echo 'sleep 60' > b/cmd && cat b/state")
+	if out != "exited 126 reason=start-failed\nrunning\n" {
+		t.Errorf("states right after the writes = %q, want exited 126 reason=start-failed, then running", out)
+	}
+	// The command has been executed: the init's child is sleep already.
+	pid := strings.TrimSpace(s.read("b/pid"))
+	children, err := os.ReadFile("/proc/" + pid + "/task/" + pid + "/children")
+	if fields := strings.Fields(string(children)); err != nil || len(fields) != 1 {
+		t.Errorf("children of b's init: %q, %v; want the command", children, err)
+	} else if comm, _ := os.ReadFile("/proc/" + fields[0] + "/comm"); string(comm) != "sleep\n" {
+		t.Errorf("b's command is %q, want sleep", comm)
+	}
+	s.mustSh("echo kill > b/ctl; cat b/wait")
+}

@@ -701,6 +701,7 @@ static pid_t start_command(const struct config *cfg)
 	if (cfg->autogroup && cfg->nice != 0)
 		/* The command's setsid made it a new autogroup of nice 0. */
 		set_autogroup_nice(pid, cfg->nice);
+	report("started\n");
 	return pid;
 }
 

@@ -163,8 +163,7 @@ func runContainer(cmd *cobra.Command, opts runOptions, name string, command []st
 	}
 
 	if opts.detach {
-		fmt.Fprintln(cmd.OutOrStdout(), name)
-		return nil
+		return detached(cmd, tree, name)
 	}
 
 	code, err := tree.attach(name, cmd.OutOrStdout(), opts.sigProxy, cmd.ErrOrStderr())
@@ -317,4 +316,24 @@ func (t *treeClient) forwardSignals(name string, signals <-chan os.Signal, stder
 			fmt.Fprintf(stderr, "ctlfs: %v\n", err)
 		}
 	}
+}
+
+// detached ends a run -d: it prints the container's name, or fails with
+// the exit code of a command that could not be executed. The write of cmd
+// returns once the command runs or its container has exited for that.
+func detached(cmd *cobra.Command, tree *treeClient, name string) error {
+	state, err := tree.read(name, "state")
+	if err != nil {
+		return err
+	}
+	state = strings.TrimSpace(state)
+	if strings.Contains(state, "reason=start-failed") {
+		code, err := exitStatus(name, state)
+		if err != nil {
+			return err
+		}
+		return &statusError{code: code, err: fmt.Errorf("%s: %s", name, state)}
+	}
+	fmt.Fprintln(cmd.OutOrStdout(), name)
+	return nil
 }

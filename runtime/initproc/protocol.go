@@ -56,7 +56,8 @@ type Config struct {
 }
 
 // Status is a report of the init: first Ready, once it holds signals
-// for the command, then the end of the command.
+// for the command, then Started once the command runs, then the end of
+// the command, or Error when it could not start.
 type Status struct {
 	// Ready reports that the init now blocks every signal, to forward
 	// it to the command, and is in its cgroups. Before, a signal from
@@ -64,6 +65,8 @@ type Status struct {
 	// it for a PID namespace's init that neither blocks it nor has a
 	// handler for it.
 	Ready bool
+	// Started reports that the command's exec succeeded.
+	Started bool
 	// WaitStatus is the command's raw wait status, when it ran.
 	WaitStatus *syscall.WaitStatus
 	// Alone, with WaitStatus, reports that no other process of the
@@ -76,13 +79,16 @@ type Status struct {
 	Code  int
 }
 
-// Line returns the status as one line of text: "ready", "exited STATUS"
+// Line returns the status as one line of text: "ready", "started",
+// "exited STATUS"
 // with the raw wait status, followed by " alone" when Alone is set, or
 // "failed CODE REASON".
 func (s Status) Line() string {
 	switch {
 	case s.Ready:
 		return "ready\n"
+	case s.Started:
+		return "started\n"
 	case s.WaitStatus != nil && s.Alone:
 		return "exited " + strconv.FormatUint(uint64(*s.WaitStatus), 10) + " alone\n"
 	case s.WaitStatus != nil:
@@ -104,6 +110,8 @@ func ParseStatus(line string) (Status, error) {
 	switch word {
 	case "ready":
 		return Status{Ready: true}, nil
+	case "started":
+		return Status{Started: true}, nil
 	case "exited":
 		code, flag, _ := strings.Cut(rest, " ")
 		n, err := strconv.ParseUint(code, 10, 32)

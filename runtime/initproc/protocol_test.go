@@ -32,6 +32,7 @@ func TestStatusLine(t *testing.T) {
 		line string
 	}{
 		{"ready", Status{Ready: true}, "ready\n"},
+		{"started", Status{Started: true}, "started\n"},
 		{"exited", Status{WaitStatus: &ws}, "exited 137\n"},
 		{"exited alone", Status{WaitStatus: &ws, Alone: true}, "exited 137 alone\n"},
 		{"failed", Status{Error: "exec /x: no such file", Code: 127}, "failed 127 exec /x: no such file\n"},
