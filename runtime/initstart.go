@@ -25,6 +25,7 @@ type initProc struct {
 	statusR *os.File      // the init's reports
 	status  *bufio.Reader // reads statusR
 	logR    *os.File      // the container's output
+	logCopy *copyPipe     // between logR and the log
 	// sawReady is set once the init's ready report was read from status.
 	sawReady bool
 	// prestarted is set when the init was started before the container
@@ -53,7 +54,7 @@ func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 	cmd.Args[0] = "ctlfs-init"
 	cmd.Stdin = p.devNull
 	cmd.Stdout, cmd.Stderr = p.logW, p.logW
-	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, s.deathR, p.logRInit, p.logDir}
+	cmd.ExtraFiles = []*os.File{p.configR, p.statusW, s.deathR, p.logRInit, p.logDir, p.logCopy.initEnd}
 	cmd.Env = []string{}
 	if tasks != nil {
 		fd := 3 + len(cmd.ExtraFiles)
@@ -78,7 +79,7 @@ func (s *Supervisor) startInit(cg *cgroup, newNet bool) (*initProc, error) {
 	return &initProc{
 		cmd: cmd, pid: cmd.Process.Pid, cg: cg,
 		configW: p.configW, statusR: p.statusR, status: bufio.NewReader(p.statusR),
-		logR: p.logR,
+		logR: p.logR, logCopy: p.logCopy,
 	}, nil
 }
 
@@ -106,6 +107,7 @@ func (ip *initProc) discard() error {
 	for _, f := range []*os.File{ip.configW, ip.statusR, ip.logR} {
 		f.Close()
 	}
+	ip.logCopy.close()
 	ip.cmd.Wait()
 	return ip.cg.destroy()
 }
@@ -163,6 +165,7 @@ type initPipes struct {
 	// file of it (see newInitPipes).
 	logRInit         *os.File
 	logDir           *os.File // STATE_DIR/logs, for the init to save the log
+	logCopy          *copyPipe
 	configR, configW *os.File
 	statusR, statusW *os.File
 }
@@ -197,6 +200,11 @@ func newInitPipes(logDir string) (*initPipes, error) {
 		p.closeChildEnds()
 		p.closeParentEnds()
 		return nil, fmt.Errorf("open log pipe: %w", err)
+	}
+	if p.logCopy, err = newCopyPipe(); err != nil {
+		p.closeChildEnds()
+		p.closeParentEnds()
+		return nil, err
 	}
 	return p, nil
 }
@@ -242,6 +250,9 @@ func (p *initPipes) closeChildEnds() {
 			f.Close()
 		}
 	}
+	if p.logCopy != nil {
+		p.logCopy.closeInitEnd()
+	}
 }
 
 func (p *initPipes) closeParentEnds() {
@@ -249,5 +260,8 @@ func (p *initPipes) closeParentEnds() {
 		if f != nil {
 			f.Close()
 		}
+	}
+	if p.logCopy != nil {
+		p.logCopy.close()
 	}
 }

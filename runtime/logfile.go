@@ -103,6 +103,11 @@ func (l *logFile) resync() {
 func (l *logFile) append(p []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.appendLocked(p)
+}
+
+// appendLocked is append for a caller that holds l.mu.
+func (l *logFile) appendLocked(p []byte) error {
 	for len(p) > 0 {
 		room, err := l.roomLocked()
 		if err != nil {
@@ -121,8 +126,14 @@ func (l *logFile) append(p []byte) error {
 // spliceFrom moves at most limit bytes from the pipe pipeFD to the end of
 // the log with splice(2), without waiting for the pipe: it fails with
 // EAGAIN when the pipe is empty, and returns 0 at its end. The bytes go
-// from the pipe's pages to the file without a copy through user space.
-func (l *logFile) spliceFrom(pipeFD int, limit int64) (int64, error) {
+// from the pipe's pages to the file without a copy through user space:
+// first into the empty copy pipe, which only moves references to the
+// pages and holds pipeFD's lock briefly, then from there into the file,
+// which copies them without holding pipeFD's lock, so that the
+// container's writes go on meanwhile. Where the file system has no splice
+// write, the bytes in the copy pipe are read and written instead, and the
+// error is errNoSpliceWrite once they are in the log.
+func (l *logFile) spliceFrom(pipeFD int, via *copyPipe, limit int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cur == nil && !l.closed {
@@ -136,13 +147,59 @@ func (l *logFile) spliceFrom(pipeFD int, limit int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	off := l.end - l.split
-	n, err := unix.Splice(pipeFD, nil, int(l.cur.Fd()), &off, int(min(limit, room)), unix.SPLICE_F_NONBLOCK)
-	if n < 0 {
-		return 0, err // -1 with an error, not a count
+	n, err := unix.Splice(pipeFD, nil, via.w, nil, int(min(limit, room, copyPipeSize)), unix.SPLICE_F_NONBLOCK)
+	if n <= 0 {
+		return 0, err // -1 with an error, or 0 at the pipe's end
 	}
-	l.end += n
-	return n, err
+	return n, l.drainLocked(via, n)
+}
+
+// errNoSpliceWrite reports that the log's file system cannot take a
+// splice, after the bytes went in by read and write.
+var errNoSpliceWrite = errors.New("log file system has no splice write")
+
+// drainLocked moves the n bytes that the copy pipe holds to the end of
+// the log. The caller holds l.mu.
+func (l *logFile) drainLocked(via *copyPipe, n int64) error {
+	for n > 0 {
+		off := l.end - l.split
+		m, err := unix.Splice(via.r, nil, int(l.cur.Fd()), &off, int(n), 0)
+		switch {
+		case m > 0:
+			l.end += m
+			n -= m
+		case err == unix.EINTR:
+		case err == unix.EINVAL:
+			if err := l.copyLocked(via.r, n); err != nil {
+				return err
+			}
+			return errNoSpliceWrite
+		default:
+			return fmt.Errorf("write log: %w", err)
+		}
+	}
+	return nil
+}
+
+// copyLocked reads n bytes from the copy pipe's read end fd and appends
+// them to the log. The caller holds l.mu.
+func (l *logFile) copyLocked(fd int, n int64) error {
+	buf := readBuffers.Get().(*readBuffer)
+	defer readBuffers.Put(buf)
+	for n > 0 {
+		m, err := unix.Read(fd, buf[:min(n, int64(len(buf)))])
+		if err == unix.EINTR {
+			continue
+		}
+		if m <= 0 {
+			return fmt.Errorf("read copy pipe: %w", err)
+		}
+		if err := l.appendLocked(buf[:m]); err != nil {
+			return err
+		}
+		n -= int64(m)
+	}
+	return nil
 }
 
 // pipeState returns 1 when the pipe pipeFD has bytes to read, 0 at its

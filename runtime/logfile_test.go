@@ -123,11 +123,12 @@ func TestLogFileCreatedAtFirstByte(t *testing.T) {
 func TestLogFileSpliceMakesNoEmptyFile(t *testing.T) {
 	l, dir := newTestLog(t, 0)
 	fd, w := nonblockingPipe(t)
-	if n, err := l.spliceFrom(fd, 1024); n != 0 || err != unix.EAGAIN {
+	via := testCopyPipe(t)
+	if n, err := l.spliceFrom(fd, via, 1024); n != 0 || err != unix.EAGAIN {
 		t.Errorf("splice from an empty pipe = %d, %v; want 0, EAGAIN", n, err)
 	}
 	w.Close()
-	if n, err := l.spliceFrom(fd, 1024); n != 0 || err != nil {
+	if n, err := l.spliceFrom(fd, via, 1024); n != 0 || err != nil {
 		t.Errorf("splice from a closed empty pipe = %d, %v; want 0, nil", n, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "logs", "c.log")); !errors.Is(err, os.ErrNotExist) {
@@ -141,6 +142,7 @@ func TestLogFileSplice(t *testing.T) {
 	const max = 64 << 10
 	l, dir := newTestLog(t, max)
 	fd, w := nonblockingPipe(t)
+	via := testCopyPipe(t)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 3<<10) // 48 KiB
 	if _, err := w.Write(data); err != nil {
 		t.Fatal(err)
@@ -148,7 +150,7 @@ func TestLogFileSplice(t *testing.T) {
 
 	var moved int64
 	for moved < int64(len(data)) {
-		n, err := l.spliceFrom(fd, 5000)
+		n, err := l.spliceFrom(fd, via, 5000)
 		if err != nil {
 			t.Fatalf("splice after %d bytes: %v", moved, err)
 		}
@@ -157,11 +159,11 @@ func TestLogFileSplice(t *testing.T) {
 		}
 		moved += n
 	}
-	if _, err := l.spliceFrom(fd, 5000); err != unix.EAGAIN {
+	if _, err := l.spliceFrom(fd, via, 5000); err != unix.EAGAIN {
 		t.Errorf("splice from the empty pipe: err = %v, want EAGAIN", err)
 	}
 	w.Close()
-	if n, err := l.spliceFrom(fd, 5000); n != 0 || err != nil {
+	if n, err := l.spliceFrom(fd, via, 5000); n != 0 || err != nil {
 		t.Errorf("splice from the closed pipe = %d, %v; want 0, nil", n, err)
 	}
 
@@ -241,8 +243,13 @@ func TestCopyLogFallsBack(t *testing.T) {
 	w.Write(data)
 	w.Close()
 
+	via, err := newCopyPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	via.closeInitEnd()
 	var errs []error
-	<-pumpLog(r, l, func(err error) { errs = append(errs, err) })
+	<-pumpLog(r, via, l, func(err error) { errs = append(errs, err) })
 	if len(errs) > 0 {
 		t.Errorf("pumpLog reported %v", errs)
 	}
@@ -281,4 +288,16 @@ func nonblockingPipe(t *testing.T) (int, *os.File) {
 		t.Fatal(err)
 	}
 	return fd, w
+}
+
+// testCopyPipe returns a copy pipe that is closed at the test's end.
+func testCopyPipe(t *testing.T) *copyPipe {
+	t.Helper()
+	via, err := newCopyPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	via.closeInitEnd()
+	t.Cleanup(via.close)
+	return via
 }

@@ -163,7 +163,7 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 	// The end of the configuration lets the init start the command.
 	ip.configW.Close()
 
-	drained := pumpLog(ip.logR, c.log, func(err error) {
+	drained := pumpLog(ip.logR, ip.logCopy, c.log, func(err error) {
 		c.sup.log.Error("copy log", "container", c.name, "err", err)
 		// The log file is made at the first byte, after the write of
 		// cmd has returned, so this is where a failure shows.

@@ -12,7 +12,7 @@
  * each init about 2 ms of CPU time and six more threads.
  *
  * The protocol with the supervisor is in runtime/initproc/protocol.go:
- * descriptors 3 to 7, the configuration's fields and the status lines.
+ * descriptors 3 to 8, the configuration's fields and the status lines.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +46,7 @@ enum {
 	DEATH_FD = 5,    /* end of file: the supervisor died */
 	LOG_PIPE_FD = 6, /* a second read end of the output pipe */
 	LOG_DIR_FD = 7,  /* the directory of the logs */
+	LOG_COPY_FD = 8, /* a read end of the supervisor's copy pipe */
 };
 
 /* TASKS_ENV names the descriptor of a cgroup v1 tasks file to join. */
@@ -315,10 +316,42 @@ static bool await_start(void)
 	return poll(&fds[1], 1, 0) == 0;
 }
 
-/* save_log appends to the log what the container wrote to its output
- * pipe and the dead supervisor never read. It closes the init's own
- * write ends, 1 and 2, and reads until the killed processes have closed
- * theirs, or for one second at most. */
+/* copy_to_end appends what the pipe fd holds to out, until the pipe's
+ * end of file or the deadline. */
+static void copy_to_end(int fd, int out, const struct timespec *deadline)
+{
+	static char buf[64 << 10];
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	for (;;) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > deadline->tv_sec ||
+		    (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec))
+			return;
+		int n = poll(&pfd, 1, 100);
+		if (n <= 0)
+			continue;
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return; /* end of file: every writer is gone */
+		for (ssize_t off = 0; off < r;) {
+			ssize_t w = write(out, buf + off, (size_t)(r - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			off += w;
+		}
+	}
+}
+
+/* save_log appends to the log what the container wrote and the dead
+ * supervisor did not put in it: first what its copy pipe holds, which is
+ * older, then what the output pipe holds. It closes the init's own write
+ * ends, 1 and 2, and reads until the killed processes have closed theirs,
+ * for one second at most in all. */
 static void save_log(const char *log)
 {
 	close(1);
@@ -329,33 +362,11 @@ static void save_log(const char *log)
 	int out = openat(LOG_DIR_FD, log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (out < 0)
 		return;
-	static char buf[64 << 10];
-	struct pollfd pfd = {.fd = LOG_PIPE_FD, .events = POLLIN};
-	struct timespec now, deadline;
+	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec++;
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > deadline.tv_sec ||
-		    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
-			break;
-		int n = poll(&pfd, 1, 100);
-		if (n <= 0)
-			continue;
-		ssize_t r = read(LOG_PIPE_FD, buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break; /* end of file: every writer is gone */
-		for (ssize_t off = 0; off < r;) {
-			ssize_t w = write(out, buf + off, (size_t)(r - off));
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break;
-			off += w;
-		}
-	}
+	copy_to_end(LOG_COPY_FD, out, &deadline);
+	copy_to_end(LOG_PIPE_FD, out, &deadline);
 	close(out);
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,4 +104,71 @@ func pipe(t *testing.T) (*os.File, *os.File) {
 		t.Fatal(err)
 	}
 	return r, w
+}
+
+// TestInitSavesCopyPipeFirst starts a command through the built init, then
+// closes the death pipe as a dying supervisor would, with bytes in the
+// copy pipe and in the output pipe. The init must append both to the log,
+// the copy pipe's, which are older, first.
+func TestInitSavesCopyPipeFirst(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the init runs in namespaces of its own")
+	}
+	initPath, err := testinit.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootfs, err := filepath.Abs("../../build/rootfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(rootfs, "bin/busybox")); err != nil {
+		t.Skipf("no rootfs at %s: run make rootfs first (%v)", rootfs, err)
+	}
+	logDir := t.TempDir()
+	dir, err := os.Open(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	configR, configW := pipe(t)
+	statusR, statusW := pipe(t)
+	deathR, deathW := pipe(t)
+	outR, outW := pipe(t)
+	copyR, copyW := pipe(t)
+	cmd := exec.Command(initPath)
+	cmd.Stdout, cmd.Stderr = outW, outW
+	cmd.ExtraFiles = []*os.File{configR, statusW, deathR, outR, dir, copyR}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+		syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*os.File{configR, statusW, deathR, outR, copyR} {
+		f.Close()
+	}
+	configW.Write(MarshalConfig(&Config{
+		Name: "saver", Rootfs: rootfs, Path: "/bin/sleep", Argv: []string{"sleep", "100"},
+		LogName: "saver.log",
+	}))
+	configW.Close()
+	status := bufio.NewReader(statusR)
+	for _, want := range []string{"ready\n", "started\n"} {
+		if line, err := status.ReadString('\n'); line != want {
+			t.Fatalf("init reported %q, %v; want %q", line, err, want)
+		}
+	}
+	copyW.WriteString("older\n")
+	outW.WriteString("newer\n")
+	copyW.Close()
+	outW.Close()
+	deathW.Close()
+	err = cmd.Wait()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 137 {
+		t.Errorf("init ended with %v, want exit status 137", err)
+	}
+	log, err := os.ReadFile(filepath.Join(logDir, "saver.log"))
+	if string(log) != "older\nnewer\n" {
+		t.Errorf("saved log = %q, %v; want %q", log, err, "older\nnewer\n")
+	}
 }

@@ -26,6 +26,10 @@ const (
 	// output the supervisor had not yet read still reaches the log.
 	LogPipeFD = 6
 	LogDirFD  = 7
+	// LogCopyFD is a read end of the supervisor's copy pipe, through
+	// which the output goes from the output pipe to the log. The init
+	// saves what it holds before what the output pipe holds.
+	LogCopyFD = 8
 )
 
 // TasksEnv is the environment variable that contains the number of the
