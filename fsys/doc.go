@@ -99,7 +99,8 @@
 //	status  r   "key value" lines for scripts: name, state, pid, rss, cpu,
 //	            nice, rootfs, cmd, soft, hard, pids, cpus, started and
 //	            exited. cpu is the CPU time of the current or last run in
-//	            seconds, with microseconds.
+//	            seconds, with microseconds; a restart keeps the last
+//	            run's, and a run the supervisor lost by dying reads 0.
 //	            An empty value reads -, times are RFC 3339 in UTC with
 //	            microseconds, and the value runs to the end of the line.
 //
@@ -228,7 +229,8 @@
 //	ctlfs_container_pids_limit             each absent when unlimited
 //	ctlfs_container_nice
 //	ctlfs_container_cpu_seconds_total      CPU time of the current or last
-//	                                       run; back to 0 at each start
+//	                                       run, as in status; back to 0 at
+//	                                       each start
 //	ctlfs_container_starts_total           runs started
 //	ctlfs_container_memory_limit_crossings_total
 //	                                       limit crossings (label limit:

@@ -229,7 +229,8 @@ func Unmount(server *fuse.Server, dir string, log *slog.Logger) error {
 	if err == nil {
 		return nil
 	}
-	log.Warn("unmount failed, detaching", "mount", dir, "err", err)
+	log.Warn("unmount failed, detaching: a working directory or an open file in the tree "+
+		"keeps it busy; the tree goes once they are gone", "mount", dir, "err", err)
 	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detach %s: %w", dir, err)
 	}

@@ -32,24 +32,28 @@ func lookProgram(rootfs, name, path string) (string, error) {
 			candidates = append(candidates, pathpkg.Join(dir, name))
 		}
 	}
+	explicit := strings.Contains(name, "/")
 	for _, p := range candidates {
-		ok, err := isFileIn(root, p)
+		found, dir, err := lookIn(root, p)
 		if err != nil {
 			return "", fmt.Errorf("look up %q in rootfs %q: %w", p, rootfs, err)
 		}
-		if ok {
+		// A path names the program even when it is a directory, whose
+		// exec then fails with 126, as for any file that cannot be
+		// executed. A search of PATH skips directories, as shells do.
+		if found && (explicit || !dir) {
 			return p, nil
 		}
 	}
-	if strings.Contains(name, "/") {
+	if explicit {
 		return "", fmt.Errorf("program %q in rootfs %q: %w", name, rootfs, ErrNotFound)
 	}
 	return "", fmt.Errorf("program %q in rootfs %q, PATH %s: %w", name, rootfs, path, ErrNotFound)
 }
 
-// isFileIn reports whether p names something other than a directory under
-// the directory root, resolving symbolic links as if root were /.
-func isFileIn(root int, p string) (bool, error) {
+// lookIn reports whether p names something under the directory root, and
+// whether that is a directory, resolving symbolic links as if root were /.
+func lookIn(root int, p string) (found, dir bool, err error) {
 	how := &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
@@ -62,15 +66,15 @@ func isFileIn(root int, p string) (bool, error) {
 		fd, err = unix.Openat2(root, p, how)
 	}
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
-		return false, nil
+		return false, false, nil
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return false, err
+		return false, false, err
 	}
-	return st.Mode&unix.S_IFMT != unix.S_IFDIR, nil
+	return true, st.Mode&unix.S_IFMT == unix.S_IFDIR, nil
 }

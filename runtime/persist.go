@@ -34,6 +34,8 @@ type record struct {
 	PID     int            `json:",omitempty"`
 	Started time.Time      `json:",omitzero"`
 	Exited  time.Time      `json:",omitzero"`
+	// CPU is the CPU time of the last run, once it has ended.
+	CPU time.Duration `json:",omitempty"`
 }
 
 func recordDir(stateDir string) string { return filepath.Join(stateDir, "containers") }
@@ -123,7 +125,20 @@ func (c *Container) recordLocked() record {
 		Phase: c.state.Phase, Code: c.state.Code, Signal: c.state.Signal,
 		Reason: c.state.Reason, PID: c.state.PID,
 		Started: c.state.Started, Exited: c.state.Exited,
+		CPU: c.lastCPULocked(),
 	}
+}
+
+// lastCPULocked returns the CPU time of the last run once it has ended,
+// or 0. The caller holds c.mu.
+func (c *Container) lastCPULocked() time.Duration {
+	if c.state.Running() {
+		return 0
+	}
+	if c.run != nil {
+		return time.Duration(max(c.run.cpuFinal.Load(), 0))
+	}
+	return c.usage.CPU // restored from the record
 }
 
 // loadRecords restores the containers of an earlier supervisor. Those that
@@ -184,6 +199,7 @@ func (c *Container) applyRecord(rec record) {
 	c.limits = Limits{Soft: rec.Soft, Hard: rec.Hard, Pids: rec.Pids, CPUs: cpus}
 	c.state = State{Phase: rec.Phase, Code: rec.Code, Signal: rec.Signal,
 		Reason: rec.Reason, Started: rec.Started, Exited: rec.Exited}
+	c.usage.CPU = rec.CPU
 	if c.state.Running() {
 		c.state = State{Phase: Exited, Code: 128 + int(syscall.SIGKILL),
 			Signal: syscall.SIGKILL, Reason: ReasonLost,

@@ -24,6 +24,7 @@ func TestRunExitCodes(t *testing.T) {
 		{"own137", `sh -c "exit 137"`, "exited 137"},
 		{"selfkill", `sh -c 'kill -KILL $$'`, "exited 137 signal=KILL"},
 		{"notexec", "/etc/passwd", "exited 126 reason=start-failed"},
+		{"directory", "/etc", "exited 126 reason=start-failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,5 +289,36 @@ func TestRunForkFails(t *testing.T) {
 	want := "ctlfs-init: exec /bin/true: resource temporarily unavailable\n"
 	if log := readLog(t, c); log != want {
 		t.Errorf("log = %q, want %q", log, want)
+	}
+}
+
+// TestRestoredCPUTime checks that a supervisor restarted on the same state
+// directory reports the CPU time of a container's last run.
+func TestRestoredCPUTime(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+	cfg := runtime.Config{StateDir: t.TempDir(), DefaultRootfs: testRootfs(t), Grace: time.Second}
+	first := newSupervisorAt(t, cfg)
+	c, st := runCommand(t, first, "busy", `sh -c 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done'`)
+	if st.String() != "exited 0" {
+		t.Fatalf("state %q", st)
+	}
+	before, err := c.Usage()
+	if err != nil || before.CPU <= 0 {
+		t.Fatalf("CPU time of the run = %v, %v; want more than 0", before.CPU, err)
+	}
+	if err := first.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newSupervisorAt(t, cfg)
+	c2, ok := second.Lookup("busy")
+	if !ok {
+		t.Fatal("container not restored")
+	}
+	after, err := c2.Usage()
+	if err != nil || after.CPU != before.CPU {
+		t.Errorf("restored CPU time = %v, %v; want %v", after.CPU, err, before.CPU)
 	}
 }

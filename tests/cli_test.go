@@ -132,15 +132,20 @@ func TestCLIRunStartFailure(t *testing.T) {
 		command []string
 		code    int
 		message string
+		log     string // what run prints of the container's log
 	}{
-		{"not found", []string{"no-such-program", "arg"}, 127, `"no-such-program"`},
-		{"not executable", []string{"/etc/passwd"}, 126, ""},
+		{"not found", []string{"no-such-program", "arg"}, 127, `"no-such-program"`, ""},
+		{"not executable", []string{"/etc/passwd"}, 126, "", "exec /etc/passwd: permission denied"},
+		{"directory", []string{"/etc"}, 126, "", "exec /etc: is a directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := strings.ReplaceAll(tt.name, " ", "-")
 			r := s.cli(append([]string{"run", name, "--"}, tt.command...)...)
 			checkCLI(t, "run", r, tt.code, tt.message)
+			if !strings.Contains(r.stdout, tt.log) {
+				t.Errorf("run printed %q, want the log line %q", r.stdout, tt.log)
+			}
 			if names := s.mustCLI("ps", "-a", "-q"); names != name+"\n" {
 				t.Errorf("ps -a -q after run = %q, want the kept container %s", names, name)
 			}
@@ -566,7 +571,8 @@ func TestServeFailureLeavesNoMountPoint(t *testing.T) {
 func TestCLIDetachedStartFailure(t *testing.T) {
 	s := startServer(t)
 	r := s.cli("run", "-d", "nx", "--", "/etc/passwd")
-	checkCLI(t, "run -d of a file that is not executable", r, 126, "nx: exited 126 reason=start-failed")
+	checkCLI(t, "run -d of a file that is not executable", r, 126,
+		"nx: exited 126 reason=start-failed: exec /etc/passwd: permission denied")
 	if r.stdout != "" {
 		t.Errorf("run -d printed %q, want nothing on stdout", r.stdout)
 	}

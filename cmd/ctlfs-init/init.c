@@ -707,6 +707,10 @@ static pid_t start_command(const struct config *cfg)
 	close(pipefd[0]);
 	if (n == sizeof err) {
 		waitpid(pid, NULL, __WALL);
+		/* execve says EACCES for a directory, which tells a user less. */
+		struct stat st;
+		if (err == EACCES && stat(cfg->path, &st) == 0 && S_ISDIR(st.st_mode))
+			err = EISDIR;
 		fail(err == ENOENT ? 127 : 126, "exec %s: %s", cfg->path, errstr(err));
 	}
 	if (cfg->autogroup && cfg->nice != 0)

@@ -332,7 +332,13 @@ func detached(cmd *cobra.Command, tree *treeClient, name string) error {
 		if err != nil {
 			return err
 		}
-		return &statusError{code: code, err: fmt.Errorf("%s: %s", name, state)}
+		// The init writes the reason as the last line of the log.
+		reason := ""
+		if log, err := tree.read(name, "log"); err == nil && strings.TrimSpace(log) != "" {
+			lines := strings.Split(strings.TrimSpace(log), "\n")
+			reason = ": " + strings.TrimPrefix(lines[len(lines)-1], "ctlfs-init: ")
+		}
+		return &statusError{code: code, err: fmt.Errorf("%s: %s%s", name, state, reason)}
 	}
 	fmt.Fprintln(cmd.OutOrStdout(), name)
 	return nil

@@ -40,8 +40,9 @@ func openTree(mount string) (*treeClient, error) {
 		_, err := os.Stat(filepath.Join(mount, file))
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, cliError(fmt.Errorf("no ctlfs tree at %s: it has no %s file, "+
-				"so no supervisor serves it. Start one with \"ctlfs serve --mount %s\", "+
-				"or set --mount or $%s to its mount point", mount, file, mount, mountEnv))
+				"so no supervisor serves it. Start one with \"ctlfs serve --mount %s --rootfs DIR\" "+
+				"(make serve in the repository), or set --mount or $%s to its mount point",
+				mount, file, mount, mountEnv))
 		}
 		if err != nil {
 			return nil, cliError(describeTreeError(mount, err))

@@ -99,9 +99,9 @@ func addServeFlags(flags *pflag.FlagSet) *serveConfig {
 			"supervisor puts the containers' cgroups; self for the cgroup it runs\n"+
 			"in, delegated to it by systemd (Delegate=yes)")
 	flags.IntVar(&cfg.prestart, "prestart", 2,
-		"number `N` of container inits kept started ahead of time, each in new\n"+
-			"namespaces, for containers whose net is none; 0 starts every\n"+
-			"init when its cmd is written")
+		"number `N` of container inits kept started ahead of time, from the\n"+
+			"first mkdir on, each in new namespaces, for containers whose net is\n"+
+			"none; 0 starts every init when its cmd is written")
 	flags.BoolVar(&cfg.debug, "debug", false,
 		"log at debug level, including every FUSE request")
 	return cfg
