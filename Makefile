@@ -103,7 +103,7 @@ fuzz:
 # 1,000 containers started concurrently, log throughput and the memory
 # limit. The report, Markdown tables with the machine and a table of
 # goals, goes to stdout and BENCH_DIR/results.md. With the defaults it
-# took about 2 min 15 s on an idle 2-CPU VM.
+# took about 1 min 50 s on an idle 2-CPU VM.
 BENCH_DIR       ?= $(BUILD_DIR)/bench
 # Options of ctlfsbench, such as BENCH_FLAGS='--iterations 1000' or
 # BENCH_FLAGS='--figures latency,concurrent'.
