@@ -167,8 +167,9 @@
 //	                supervisor's --grace.
 //	kill [SIGNAL]   Send SIGNAL, a name with or without SIG in any case,
 //	                or a number from 1 to 64; the default is KILL, which
-//	                goes to every task. STOP goes to the command itself;
-//	                any other signal goes to the init, which passes it
+//	                goes to every task. STOP goes to the command itself,
+//	                once its exec has succeeded or failed. Any other
+//	                signal goes to the init, which passes it
 //	                to the command, even one sent before the command
 //	                started.
 //	freeze, thaw    Suspend or resume every task; state reads frozen

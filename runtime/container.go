@@ -347,19 +347,42 @@ func (c *Container) Stop(grace time.Duration) error {
 	return c.stop(grace, ReasonStop)
 }
 
-// Kill sends sig to the container: SIGKILL to every task, any other signal
-// to the command through the init. It fails with ErrNotRunning when the
+// Kill sends sig to the container: SIGKILL to every task, SIGSTOP to the
+// command, once its exec has succeeded or failed, and any other signal to
+// the command through the init. It fails with ErrNotRunning when the
 // container is not running.
 func (c *Container) Kill(sig syscall.Signal) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.state.Running() {
-		return fmt.Errorf("kill %s: %w", c.name, ErrNotRunning)
+	for {
+		if !c.state.Running() {
+			return fmt.Errorf("kill %s: %w", c.name, ErrNotRunning)
+		}
+		r := c.run
+		if sig != syscall.SIGSTOP || isClosed(r.started) {
+			break
+		}
+		// A child stopped before its exec keeps the init waiting for the
+		// exec, so the init never forwards SIGCONT. Waiting unlocked lets
+		// a thaw or the end of the run proceed.
+		c.mu.Unlock()
+		<-r.started
+		c.mu.Lock()
 	}
 	if c.reason == "" || c.reason == ReasonKill {
 		c.reason, c.killSignal = ReasonKill, sig
 	}
 	return c.run.signal(sig)
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // Freeze suspends every task of the container.

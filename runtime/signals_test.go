@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -8,9 +9,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"ctlfs/runtime"
 )
 
 // kernelSigaction is the kernel's struct sigaction on amd64. SIG_DFL and
@@ -156,4 +160,44 @@ func processState(pid string) string {
 		return ""
 	}
 	return string(data[i+2 : i+3])
+}
+
+// TestStopDuringStart sends SIGSTOP as soon as the container runs, when
+// the command may not yet be executed, then SIGCONT, and checks that the
+// write of cmd returns. A child stopped before its exec kept the init
+// waiting for the exec, and the init never forwarded SIGCONT.
+func TestStopDuringStart(t *testing.T) {
+	sup := newSupervisor(t)
+	c, err := sup.Create("stopstart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.SetCommand("sleep 30") }()
+	for {
+		err := c.Kill(syscall.SIGSTOP)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, runtime.ErrNotRunning) {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Kill(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("write of cmd: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("write of cmd still waits 5 s after SIGSTOP and SIGCONT")
+		c.Kill(syscall.SIGKILL)
+		<-done
+	}
+	c.Kill(syscall.SIGKILL)
+	if st := waitExit(t, c); st.String() != "exited 137 signal=KILL reason=kill" {
+		t.Errorf("state %q, want exited 137 signal=KILL reason=kill", st)
+	}
 }
