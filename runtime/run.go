@@ -145,7 +145,7 @@ func (c *Container) spawn(cfg initproc.Config) (*run, error) {
 		return nil, err
 	}
 	r := &run{c: c, initProc: ip, ready: make(chan struct{}), started: make(chan struct{}),
-		reports: make(chan struct{}),
+		reports:  make(chan struct{}),
 		released: make(chan struct{}), hardLimit: make(chan struct{})}
 	r.autogroup = !r.cg.groups.hasCPU()
 	r.cpuFinal.Store(-1)
