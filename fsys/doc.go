@@ -174,7 +174,8 @@
 //	                started.
 //	freeze, thaw    Suspend or resume every task; state reads frozen
 //	                meanwhile. Freezing a frozen container, or thawing a
-//	                running one, succeeds and changes nothing.
+//	                running one, succeeds and changes nothing. A freeze
+//	                waits until the command's exec has succeeded or failed.
 //	nice N, N       Set nice N, from -20 to 19, on every task now and on
 //	                tasks started later. On a container that is not
 //	                running, N is stored and applied at its next start.

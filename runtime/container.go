@@ -354,25 +354,30 @@ func (c *Container) Stop(grace time.Duration) error {
 func (c *Container) Kill(sig syscall.Signal) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for {
-		if !c.state.Running() {
-			return fmt.Errorf("kill %s: %w", c.name, ErrNotRunning)
-		}
-		r := c.run
-		if sig != syscall.SIGSTOP || isClosed(r.started) {
-			break
-		}
+	if sig == syscall.SIGSTOP {
 		// A child stopped before its exec keeps the init waiting for the
-		// exec, so the init never forwards SIGCONT. Waiting unlocked lets
-		// a thaw or the end of the run proceed.
-		c.mu.Unlock()
-		<-r.started
-		c.mu.Lock()
+		// exec, so the init never forwards SIGCONT.
+		c.awaitExecLocked()
+	}
+	if !c.state.Running() {
+		return fmt.Errorf("kill %s: %w", c.name, ErrNotRunning)
 	}
 	if c.reason == "" || c.reason == ReasonKill {
 		c.reason, c.killSignal = ReasonKill, sig
 	}
 	return c.run.signal(sig)
+}
+
+// awaitExecLocked waits until the exec of the current run's command has
+// succeeded or failed, if the container runs. The caller holds c.mu,
+// which is released meanwhile, so that a thaw or the run's end proceeds.
+func (c *Container) awaitExecLocked() {
+	for c.state.Running() && !isClosed(c.run.started) {
+		r := c.run
+		c.mu.Unlock()
+		<-r.started
+		c.mu.Lock()
+	}
 }
 
 // isClosed reports whether ch is closed.
@@ -385,7 +390,8 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
-// Freeze suspends every task of the container.
+// Freeze suspends every task of the container, once the command's exec
+// has succeeded or failed.
 func (c *Container) Freeze() error { return c.setFrozen(true) }
 
 // Thaw resumes a frozen container.
@@ -394,6 +400,11 @@ func (c *Container) Thaw() error { return c.setFrozen(false) }
 func (c *Container) setFrozen(frozen bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if frozen {
+		// A freeze before the exec would hold the write of cmd, which
+		// waits for the exec, until a thaw.
+		c.awaitExecLocked()
+	}
 	verb := "freeze"
 	if !frozen {
 		verb = "thaw"

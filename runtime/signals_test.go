@@ -164,8 +164,8 @@ func processState(pid string) string {
 
 // TestStopDuringStart sends SIGSTOP as soon as the container runs, when
 // the command may not yet be executed, then SIGCONT, and checks that the
-// write of cmd returns. A child stopped before its exec kept the init
-// waiting for the exec, and the init never forwarded SIGCONT.
+// write of cmd returns. A child stopped before its exec would keep the
+// init waiting for the exec, which then never forwards SIGCONT.
 func TestStopDuringStart(t *testing.T) {
 	sup := newSupervisor(t)
 	c, err := sup.Create("stopstart")
@@ -200,4 +200,41 @@ func TestStopDuringStart(t *testing.T) {
 	if st := waitExit(t, c); st.String() != "exited 137 signal=KILL reason=kill" {
 		t.Errorf("state %q, want exited 137 signal=KILL reason=kill", st)
 	}
+}
+
+// TestFreezeDuringStart freezes the container as soon as it runs, when
+// the command may not yet be executed, and checks that the write of cmd
+// returns while the container is frozen, not only at a thaw.
+func TestFreezeDuringStart(t *testing.T) {
+	sup := newSupervisor(t)
+	c, err := sup.Create("freezestart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.SetCommand("sleep 30") }()
+	for {
+		err := c.Freeze()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, runtime.ErrNotRunning) {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("write of cmd: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("write of cmd still waits 5 s after the freeze")
+		c.Thaw()
+		<-done
+	}
+	if st := c.State(); st.String() != "frozen" {
+		t.Errorf("state %q after the freeze, want frozen", st)
+	}
+	c.Kill(syscall.SIGKILL)
+	waitExit(t, c)
 }
