@@ -26,8 +26,10 @@ type initProc struct {
 	status  *bufio.Reader // reads statusR
 	logR    *os.File      // the container's output
 	logCopy *copyPipe     // between logR and the log
-	// sawReady is set once the init's ready report was read from status.
+	// sawReady is set once the init's ready report was read from status,
+	// and version is the protocol version it carried.
 	sawReady bool
+	version  int
 	// prestarted is set when the init was started before the container
 	// that took it (see prestartPool).
 	prestarted bool
@@ -144,7 +146,7 @@ func (ip *initProc) readReady() error {
 	if !st.Ready {
 		return fmt.Errorf("init reported %q before it was ready", line)
 	}
-	ip.sawReady = true
+	ip.sawReady, ip.version = true, st.Version
 	return nil
 }
 

@@ -289,8 +289,20 @@ func (r *run) readReports() {
 	startedOnce := sync.OnceFunc(func() { close(r.started) })
 	defer startedOnce()
 	defer readyOnce()
+	// An init older than the protocol never reports started: its start
+	// is taken as done at ready, as it was before.
+	ready := func(version int) {
+		if version < initproc.Version {
+			r.c.sup.log.Warn("container init is older than this supervisor: rebuild it with make",
+				"container", r.c.name, "init", r.c.sup.cfg.InitPath,
+				"protocol", version, "want", initproc.Version)
+			r.execOK = true
+			startedOnce()
+		}
+		readyOnce()
+	}
 	if r.sawReady {
-		readyOnce() // a prestarted init, whose report the pool read
+		ready(r.version) // a prestarted init, whose report the pool read
 	}
 	for {
 		line, err := r.status.ReadString('\n')
@@ -308,7 +320,7 @@ func (r *run) readReports() {
 		}
 		switch {
 		case st.Ready:
-			readyOnce()
+			ready(st.Version)
 		case st.Started:
 			r.execOK = true
 			startedOnce()

@@ -49,6 +49,9 @@ enum {
 	LOG_COPY_FD = 8, /* a read end of the supervisor's copy pipe */
 };
 
+/* PROTOCOL_VERSION is initproc.Version, which the ready line carries. */
+#define PROTOCOL_VERSION "2"
+
 /* TASKS_ENV names the descriptor of a cgroup v1 tasks file to join. */
 #define TASKS_ENV "CTLFS_TASKS_FD"
 
@@ -839,7 +842,7 @@ int main(void)
 	/* Nothing mounted from here on may propagate back to the host. */
 	if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		fail(127, "make / private: %s", errstr(errno));
-	report("ready\n");
+	report("ready " PROTOCOL_VERSION "\n");
 
 	struct config cfg = {0};
 	read_config(&cfg);

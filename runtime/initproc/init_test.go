@@ -47,7 +47,7 @@ func TestInitRejectsConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status := runInit(t, initPath, tt.data)
-			want := "ready\nfailed 127 read configuration: "
+			want := "ready 2\nfailed 127 read configuration: "
 			if !strings.HasPrefix(status, want) || !strings.Contains(status, tt.reason) {
 				t.Errorf("init reported %q, want %q followed by a reason with %q", status, want, tt.reason)
 			}
@@ -153,7 +153,7 @@ func TestInitSavesCopyPipeFirst(t *testing.T) {
 	}))
 	configW.Close()
 	status := bufio.NewReader(statusR)
-	for _, want := range []string{"ready\n", "started\n"} {
+	for _, want := range []string{"ready 2\n", "started\n"} {
 		if line, err := status.ReadString('\n'); line != want {
 			t.Fatalf("init reported %q, %v; want %q", line, err, want)
 		}

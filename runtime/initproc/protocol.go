@@ -59,6 +59,11 @@ type Config struct {
 	HugePagesOff bool
 }
 
+// Version is the version of this protocol, which the init sends in its
+// ready line. Version 2 added the started line and LogCopyFD; an init
+// older than that sends no version, which reads as 0.
+const Version = 2
+
 // Status is a report of the init: first Ready, once it holds signals
 // for the command, then Started once the command runs, then the end of
 // the command, or Error when it could not start.
@@ -69,6 +74,8 @@ type Status struct {
 	// it for a PID namespace's init that neither blocks it nor has a
 	// handler for it.
 	Ready bool
+	// Version, with Ready, is the protocol version the init speaks.
+	Version int
 	// Started reports that the command's exec succeeded.
 	Started bool
 	// WaitStatus is the command's raw wait status, when it ran.
@@ -83,14 +90,13 @@ type Status struct {
 	Code  int
 }
 
-// Line returns the status as one line of text: "ready", "started",
-// "exited STATUS"
-// with the raw wait status, followed by " alone" when Alone is set, or
-// "failed CODE REASON".
+// Line returns the status as one line of text: "ready VERSION",
+// "started", "exited STATUS" with the raw wait status, followed by
+// " alone" when Alone is set, or "failed CODE REASON".
 func (s Status) Line() string {
 	switch {
 	case s.Ready:
-		return "ready\n"
+		return "ready " + strconv.Itoa(s.Version) + "\n"
 	case s.Started:
 		return "started\n"
 	case s.WaitStatus != nil && s.Alone:
@@ -113,7 +119,14 @@ func ParseStatus(line string) (Status, error) {
 	word, rest, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
 	switch word {
 	case "ready":
-		return Status{Ready: true}, nil
+		if rest == "" {
+			return Status{Ready: true}, nil // an init older than Version 2
+		}
+		v, err := strconv.Atoi(rest)
+		if err != nil || v < 0 {
+			return Status{}, errors.New("invalid init status " + strconv.Quote(line))
+		}
+		return Status{Ready: true, Version: v}, nil
 	case "started":
 		return Status{Started: true}, nil
 	case "exited":

@@ -31,7 +31,7 @@ func TestStatusLine(t *testing.T) {
 		st   Status
 		line string
 	}{
-		{"ready", Status{Ready: true}, "ready\n"},
+		{"ready", Status{Ready: true, Version: 2}, "ready 2\n"},
 		{"started", Status{Started: true}, "started\n"},
 		{"exited", Status{WaitStatus: &ws}, "exited 137\n"},
 		{"exited alone", Status{WaitStatus: &ws, Alone: true}, "exited 137 alone\n"},
@@ -67,5 +67,17 @@ func TestParseStatusRejects(t *testing.T) {
 		if st, err := ParseStatus(line); err == nil {
 			t.Errorf("ParseStatus(%q) = %+v, want an error", line, st)
 		}
+	}
+}
+
+// TestParseStatusOldReady checks that the ready line of an init older
+// than the protocol's versions reads as version 0.
+func TestParseStatusOldReady(t *testing.T) {
+	st, err := ParseStatus("ready\n")
+	if err != nil || !st.Ready || st.Version != 0 {
+		t.Errorf(`ParseStatus("ready") = %+v, %v; want ready at version 0`, st, err)
+	}
+	if _, err := ParseStatus("ready x\n"); err == nil {
+		t.Error(`ParseStatus("ready x") succeeded, want an error`)
 	}
 }
