@@ -170,9 +170,7 @@ func (c *Container) SetCommand(line string) error {
 		c.mu.Unlock()
 		return err
 	}
-	r, exited := c.run, c.exited
-	c.mu.Unlock()
-	awaitExec(r, exited)
+	c.unlockAwaitExec()
 	return nil
 }
 
@@ -189,17 +187,17 @@ func (c *Container) Start() error {
 		c.mu.Unlock()
 		return err
 	}
-	r, exited := c.run, c.exited
-	c.mu.Unlock()
-	awaitExec(r, exited)
+	c.unlockAwaitExec()
 	return nil
 }
 
-// awaitExec waits until the init of run r has executed the command or
-// failed to. After a failure it waits for exited, closed once the state
-// reads exited, so that a state read after the start shows the failure
-// and never a moment of running.
-func awaitExec(r *run, exited <-chan struct{}) {
+// unlockAwaitExec releases c.mu, which the caller took for a start, and
+// waits until the init of the new run has executed the command or failed
+// to. After a failure it also waits until the state reads exited, so that
+// a state read after the start shows the failure, never running.
+func (c *Container) unlockAwaitExec() {
+	r, exited := c.run, c.exited
+	c.mu.Unlock()
 	<-r.started
 	if !r.execOK {
 		<-exited

@@ -11,7 +11,8 @@ import (
 )
 
 // TestNewRejectsMissingInit checks that the supervisor does not start
-// without an init program it can run, and says which one it tried.
+// without an init program it can run, and that the error names the one
+// it tried.
 func TestNewRejectsMissingInit(t *testing.T) {
 	notExec := filepath.Join(t.TempDir(), "ctlfs-init")
 	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"ctlfs/internal/testinit"
-	"ctlfs/runtime"
 )
 
 func TestLayerKeepsRootfsClean(t *testing.T) {
@@ -116,11 +115,7 @@ func TestInitNameInPs(t *testing.T) {
 	if err := os.WriteFile(initPath, src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sup := newSupervisorAt(t, runtime.Config{
-		StateDir:      t.TempDir(),
-		DefaultRootfs: testRootfs(t),
-		InitPath:      initPath,
-	})
+	sup := newSupervisorWithInit(t, initPath)
 	c, st := runCommand(t, sup, "names", "ps -o pid,comm")
 	log := readLog(t, c)
 	if st.String() != "exited 0" {
@@ -153,11 +148,7 @@ func TestInheritableCapsCleared(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sup := newSupervisorAt(t, runtime.Config{
-		StateDir:      t.TempDir(),
-		DefaultRootfs: testRootfs(t),
-		InitPath:      wrapper,
-	})
+	sup := newSupervisorWithInit(t, wrapper)
 	c, st := runCommand(t, sup, "inh", "grep -E ^Cap(Inh|Prm|Amb) /proc/self/status")
 	log := readLog(t, c)
 	if st.String() != "exited 0" {

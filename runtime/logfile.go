@@ -125,14 +125,15 @@ func (l *logFile) appendLocked(p []byte) error {
 
 // spliceFrom moves at most limit bytes from the pipe pipeFD to the end of
 // the log with splice(2), without waiting for the pipe: it fails with
-// EAGAIN when the pipe is empty, and returns 0 at its end. The bytes go
-// from the pipe's pages to the file without a copy through user space:
-// first into the empty copy pipe, which only moves references to the
-// pages and holds pipeFD's lock briefly, then from there into the file,
-// which copies them without holding pipeFD's lock, so that the
-// container's writes go on meanwhile. Where the file system has no splice
-// write, the bytes in the copy pipe are read and written instead, and the
-// error is errNoSpliceWrite once they are in the log.
+// EAGAIN when the pipe is empty, and returns 0 at its end.
+//
+// The bytes never pass through user space. The first splice moves
+// references to the pipe's pages into the empty copy pipe and holds
+// pipeFD's lock only briefly. The second copies them into the file
+// without that lock, so the container's writes go on meanwhile. Where
+// the file system has no splice write, the bytes in the copy pipe are
+// read and written instead, and the error is errNoSpliceWrite once they
+// are in the log.
 func (l *logFile) spliceFrom(pipeFD int, via *copyPipe, limit int64) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -65,9 +65,10 @@ func (c *copyPipe) close() {
 // pumpLog moves a container's output from the read end of its pipe into
 // its log through the copy pipe via, until the pipe's end. The returned
 // channel is closed when every byte is in the log. It uses splice(2), so
-// the bytes never pass through the supervisor's memory, and a supervisor
-// killed during a splice loses none of them: what is not yet in the log
-// is still in the output pipe or the copy pipe, where the init saves it.
+// the bytes never pass through the supervisor's memory. A supervisor
+// killed during a splice loses none of them, because what is not yet in
+// the log is still in the output pipe or the copy pipe, where the init
+// saves it.
 // Where the log's file system cannot take a splice, it falls back to read
 // and write, and a kill between the two loses what was read. After a
 // failed write the rest of the output is read and dropped, so the

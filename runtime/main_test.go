@@ -56,6 +56,13 @@ func newSupervisor(t *testing.T) *runtime.Supervisor {
 // runCommand creates a container, starts line in it and waits for it.
 func runCommand(t *testing.T, sup *runtime.Supervisor, name, line string) (*runtime.Container, runtime.State) {
 	t.Helper()
+	c := startCommand(t, sup, name, line)
+	return c, waitExit(t, c)
+}
+
+// startCommand creates a container and starts line in it.
+func startCommand(t *testing.T, sup *runtime.Supervisor, name, line string) *runtime.Container {
+	t.Helper()
 	c, err := sup.Create(name)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +70,18 @@ func runCommand(t *testing.T, sup *runtime.Supervisor, name, line string) (*runt
 	if err := c.SetCommand(line); err != nil {
 		t.Fatal(err)
 	}
-	return c, waitExit(t, c)
+	return c
+}
+
+// newSupervisorWithInit returns a supervisor that starts initPath as
+// every container's init.
+func newSupervisorWithInit(t *testing.T, initPath string) *runtime.Supervisor {
+	t.Helper()
+	return newSupervisorAt(t, runtime.Config{
+		StateDir:      t.TempDir(),
+		DefaultRootfs: testRootfs(t),
+		InitPath:      initPath,
+	})
 }
 
 func waitExit(t *testing.T, c *runtime.Container) runtime.State {

@@ -68,13 +68,7 @@ func TestKillForwardsFatalSignals(t *testing.T) {
 	sup := newSupervisor(t)
 	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE, syscall.SIGALRM, 32, 33, 34, 64} {
 		name := fmt.Sprintf("sig%d", int(sig))
-		c, err := sup.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.SetCommand("sleep 100"); err != nil {
-			t.Fatal(err)
-		}
+		c := startCommand(t, sup, name, "sleep 100")
 		if err := c.Kill(sig); err != nil {
 			t.Fatal(err)
 		}
@@ -89,13 +83,7 @@ func TestKillForwardsFatalSignals(t *testing.T) {
 // the command, although the init also receives SIGCHLD at each child's end.
 func TestKillForwardsSIGCHLD(t *testing.T) {
 	sup := newSupervisor(t)
-	c, err := sup.Create("chld")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetCommand(`sh -c 'trap "exit 3" CHLD; echo ready; while :; do :; done'`); err != nil {
-		t.Fatal(err)
-	}
+	c := startCommand(t, sup, "chld", `sh -c 'trap "exit 3" CHLD; echo ready; while :; do :; done'`)
 	waitLog(t, c, "ready\n")
 	if err := c.Kill(syscall.SIGCHLD); err != nil {
 		t.Fatal(err)
@@ -110,14 +98,8 @@ func TestKillForwardsSIGCHLD(t *testing.T) {
 // the init adopted, and that CONT and TERM still reach the command.
 func TestKillStopStopsCommand(t *testing.T) {
 	sup := newSupervisor(t)
-	c, err := sup.Create("stop")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The subshell leaves an orphan, sleep 100, which the init adopts.
-	if err := c.SetCommand(`sh -c '(sleep 100 &); exec sleep 200'`); err != nil {
-		t.Fatal(err)
-	}
+	c := startCommand(t, sup, "stop", `sh -c '(sleep 100 &); exec sleep 200'`)
 	initPID := c.PID()
 	var children []string
 	waitFor(t, "the init to adopt the orphan", func() bool {
@@ -126,6 +108,7 @@ func TestKillStopStopsCommand(t *testing.T) {
 		return len(children) == 2
 	})
 	command, orphan := children[0], children[1]
+
 	if err := c.Kill(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -136,10 +119,12 @@ func TestKillStopStopsCommand(t *testing.T) {
 	if st := processState(orphan); st == "T" {
 		t.Errorf("orphan state %s after kill STOP, want it running", st)
 	}
+
 	if err := c.Kill(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the command to continue", func() bool { return processState(command) == "S" })
+
 	if err := c.Kill(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -319,7 +319,7 @@ static bool await_start(void)
 	return poll(&fds[1], 1, 0) == 0;
 }
 
-/* copy_to_end appends what the pipe fd holds to out, until the pipe's
+/* copy_to_end appends what the pipe fd contains to out, until the pipe's
  * end of file or the deadline. */
 static void copy_to_end(int fd, int out, const struct timespec *deadline)
 {
@@ -697,7 +697,7 @@ static pid_t start_command(const struct config *cfg)
 			err = errno;
 		}
 		if (write(pipefd[1], &err, sizeof err) < 0) {
-			/* the parent then sees end of file: nothing better to do */
+			/* the parent then reads end of file: nothing better to do */
 		}
 		_exit(127);
 	}
@@ -710,7 +710,7 @@ static pid_t start_command(const struct config *cfg)
 	close(pipefd[0]);
 	if (n == sizeof err) {
 		waitpid(pid, NULL, __WALL);
-		/* execve says EACCES for a directory, which tells a user less. */
+		/* execve fails with EACCES for a directory, which tells a user less. */
 		struct stat st;
 		if (err == EACCES && stat(cfg->path, &st) == 0 && S_ISDIR(st.st_mode))
 			err = EISDIR;
@@ -815,7 +815,7 @@ static void serve(int sigfd, pid_t cmd, const char *log)
 int main(void)
 {
 	/* The supervisor sets a parent-death signal on the init, which would
-	 * kill it before it saves the unread log; the death pipe covers that
+	 * kill it before it saves the unread log. The death pipe covers that
 	 * death from here on. */
 	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	/* ps shows the command name, which exec takes from the file name of

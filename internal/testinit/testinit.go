@@ -14,8 +14,8 @@ import (
 const Env = "CTLFS_INIT"
 
 // Path returns the path of a built ctlfs-init. Where Env is set, as make
-// test and the tests' virtual machine set it, it is that program;
-// otherwise Path builds bin/ctlfs-init of the repository with make.
+// test and the tests' virtual machine set it, that is the program.
+// Otherwise Path builds bin/ctlfs-init of the repository with make.
 func Path() (string, error) {
 	if path := os.Getenv(Env); path != "" {
 		if _, err := os.Stat(path); err != nil {

@@ -69,6 +69,7 @@ func runInit(t *testing.T, path, config string) string {
 		t.Fatal(err)
 	}
 	defer devNull.Close()
+
 	cmd := exec.Command(path)
 	cmd.ExtraFiles = []*os.File{configR, statusW, deathR, devNull, devNull}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID}
@@ -80,6 +81,7 @@ func runInit(t *testing.T, path, config string) string {
 	deathR.Close()
 	configW.WriteString(config)
 	configW.Close()
+
 	var lines strings.Builder
 	r := bufio.NewReader(statusR)
 	for {
@@ -90,6 +92,7 @@ func runInit(t *testing.T, path, config string) string {
 		}
 	}
 	statusR.Close()
+
 	err = cmd.Wait()
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 127 {
 		t.Errorf("init ended with %v, want exit status 127", err)
@@ -136,6 +139,7 @@ func TestInitSavesCopyPipeFirst(t *testing.T) {
 	deathR, deathW := pipe(t)
 	outR, outW := pipe(t)
 	copyR, copyW := pipe(t)
+
 	cmd := exec.Command(initPath)
 	cmd.Stdout, cmd.Stderr = outW, outW
 	cmd.ExtraFiles = []*os.File{configR, statusW, deathR, outR, dir, copyR}
@@ -147,6 +151,7 @@ func TestInitSavesCopyPipeFirst(t *testing.T) {
 	for _, f := range []*os.File{configR, statusW, deathR, outR, copyR} {
 		f.Close()
 	}
+
 	configW.Write(MarshalConfig(&Config{
 		Name: "saver", Rootfs: rootfs, Path: "/bin/sleep", Argv: []string{"sleep", "100"},
 		LogName: "saver.log",
@@ -158,11 +163,13 @@ func TestInitSavesCopyPipeFirst(t *testing.T) {
 			t.Fatalf("init reported %q, %v; want %q", line, err, want)
 		}
 	}
+
 	copyW.WriteString("older\n")
 	outW.WriteString("newer\n")
 	copyW.Close()
 	outW.Close()
 	deathW.Close()
+
 	err = cmd.Wait()
 	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 137 {
 		t.Errorf("init ended with %v, want exit status 137", err)
