@@ -710,7 +710,7 @@ static pid_t start_command(const struct config *cfg)
 	close(pipefd[0]);
 	if (n == sizeof err) {
 		waitpid(pid, NULL, __WALL);
-		/* execve fails with EACCES for a directory, which tells a user less. */
+		/* execve fails with EACCES for a directory, and EISDIR names the cause. */
 		struct stat st;
 		if (err == EACCES && stat(cfg->path, &st) == 0 && S_ISDIR(st.st_mode))
 			err = EISDIR;
