@@ -161,10 +161,12 @@ func attachEmptyProgram(b *testing.B) (*ebpf.Program, func()) {
 
 // BenchmarkPageFaultCost runs an mmap/touch/munmap loop (16 MiB per
 // round, 4 KiB pages) in a cgroup and reports the median CPU time of the
-// loop's thread per page fault in each setup of faultSetups. The ratios
-// compare the medians with "plain". The setups take turns in every
-// iteration because run times on a shared machine drift by tens of
-// percent.
+// loop's thread per page fault in each setup of faultSetups. Each ratio is
+// the median over the iterations of the setup's time divided by the time
+// of "plain" in the same iteration. The setups take turns in every
+// iteration, because the cost of a page fault on a shared machine drifts
+// by tens of percent within minutes; a ratio of two runs a second apart
+// leaves most of that drift out.
 func BenchmarkPageFaultCost(b *testing.B) {
 	requireRoot(b)
 	cg, other := newCgroup(b), newCgroup(b)
@@ -178,12 +180,14 @@ func BenchmarkPageFaultCost(b *testing.B) {
 			detach()
 		}
 	}
-	plain := median(results[0])
-	b.ReportMetric(plain, "ns/fault-plain")
+	b.ReportMetric(median(results[0]), "ns/fault-plain")
 	for k, setup := range setups[1:] {
-		m := median(results[k+1])
-		b.ReportMetric(m, "ns/fault-"+setup.name)
-		b.ReportMetric(m/plain, "ratio-"+setup.name)
+		ratios := make([]float64, b.N)
+		for i := range ratios {
+			ratios[i] = results[k+1][i] / results[0][i]
+		}
+		b.ReportMetric(median(results[k+1]), "ns/fault-"+setup.name)
+		b.ReportMetric(median(ratios), "ratio-"+setup.name)
 	}
 }
 
