@@ -36,6 +36,10 @@ type cgroupRoot struct {
 	// removeParent is set when the parent directory is ctlfs's own, to be
 	// removed with the last supervisor's directory.
 	removeParent bool
+	// lock is held on path while the supervisor lives, except in a
+	// delegated cgroup, so that another supervisor never takes path for
+	// the directory of one that died (see removeOrphans).
+	lock *dirLock
 }
 
 // cgroupInstance names a supervisor's cgroup directory after its state
@@ -83,10 +87,16 @@ func openCgroupRoot(stateDir, parent string, log *slog.Logger) (*cgroupRoot, err
 	}
 	root := &cgroupRoot{path: filepath.Join(mnt, rel), rel: rel, log: log,
 		removeParent: parent == ""}
-	if err := os.MkdirAll(root.path, 0o755); err != nil {
+	if parent == CgroupSelf {
+		err = os.MkdirAll(root.path, 0o755)
+	} else {
+		root.lock, err = createLocked(root.path)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", root.path, err)
 	}
 	if root.ctl, err = findControllers(mnt, root.path); err != nil {
+		root.lock.unlock()
 		return nil, err
 	}
 	leftovers := root.leftovers()
@@ -103,7 +113,102 @@ func openCgroupRoot(stateDir, parent string, log *slog.Logger) (*cgroupRoot, err
 			log.Error("remove leftover cgroup", "cgroup", cg.path, "err", err)
 		}
 	}
+	if root.lock != nil {
+		root.removeOrphans()
+	}
 	return root, nil
+}
+
+// createLocked makes the supervisor's directory dir, with its parents, and
+// locks it. Its state directory is locked already, so the only other
+// holder can be a supervisor that takes dir for an orphan, between the
+// mkdir and the lock, and removes it (see removeOrphans); then dir is
+// made again once that is done.
+func createLocked(dir string) (*dirLock, error) {
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		l, err := tryLockDir(dir)
+		if err == nil && l.sameDir(dir) {
+			return l, nil
+		}
+		l.unlock()
+		if err != nil && !errors.Is(err, errWouldBlock) && !errors.Is(err, unix.ENOENT) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("lock %s: %w", dir, errWouldBlock)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// isInstance reports whether name has the form of cgroupInstance's names,
+// so that removeOrphans never touches other cgroups under a shared parent.
+func isInstance(name string) bool {
+	if len(name) != 12 {
+		return false
+	}
+	for _, c := range name {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// removeOrphans removes the directories that supervisors which died left
+// beside this one's: those that no process holds locked and that contain
+// no process. A supervisor killed with SIGKILL cannot remove its own, and
+// only a supervisor on the same state directory would otherwise find them.
+// A directory with processes in it is left alone with a warning, in case
+// a supervisor that takes no lock still runs.
+func (r *cgroupRoot) removeOrphans() {
+	parent := filepath.Dir(r.path)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		r.log.Warn("look for cgroups of supervisors that died", "cgroup", parent, "err", err)
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		path := filepath.Join(parent, name)
+		if !e.IsDir() || !isInstance(name) || path == r.path {
+			continue
+		}
+		l, err := tryLockDir(path)
+		if err != nil {
+			continue // a live supervisor's, or gone meanwhile
+		}
+		if !l.sameDir(path) {
+			// Removed by another supervisor after the open. The path
+			// may name a live supervisor's new directory by now.
+			l.unlock()
+			continue
+		}
+		orphan := &cgroupRoot{path: path, rel: filepath.Join(filepath.Dir(r.rel), name),
+			ctl: r.ctl, log: r.log}
+		if populated(path) {
+			r.log.Warn("not removing cgroup of a supervisor that died: it still has processes", "cgroup", path)
+		} else {
+			r.log.Warn("removing cgroup of a supervisor that died", "cgroup", path)
+			for _, leftover := range orphan.leftovers() {
+				if err := orphan.existing(leftover).destroy(); err != nil {
+					r.log.Error("remove cgroup of a supervisor that died", "err", err)
+				}
+			}
+			orphan.close()
+		}
+		l.unlock()
+	}
+}
+
+// populated reports whether the cgroup v2 directory dir or one below it
+// contains a process.
+func populated(dir string) bool {
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	return err == nil && strings.Contains(string(data), "populated 1")
 }
 
 // leftoverWait is how long New lets the inits of a supervisor that died
@@ -118,8 +223,7 @@ func awaitEmpty(dir string, names []string, timeout time.Duration) {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
 		busy := false
 		for _, name := range names {
-			data, err := os.ReadFile(filepath.Join(dir, name, "cgroup.events"))
-			if err == nil && strings.Contains(string(data), "populated 1") {
+			if populated(filepath.Join(dir, name)) {
 				busy = true
 				break
 			}
@@ -288,6 +392,7 @@ func (r *cgroupRoot) close() {
 			os.Remove(filepath.Dir(dir)) // fails while another supervisor runs
 		}
 	}
+	r.lock.unlock()
 }
 
 // cgroup is one container's cgroup v2 directory.

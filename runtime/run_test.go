@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"ctlfs/monitor"
 	"ctlfs/runtime"
 )
 
@@ -145,9 +148,11 @@ func TestRestoreAfterCrash(t *testing.T) {
 	}
 	pid := c.PID()
 
-	// A second supervisor on the same state directory stands for one that
-	// restarts after the first was killed: it kills the leftover cgroup and
-	// lists the container as lost.
+	// A second supervisor on the same state directory, once the first's
+	// locks are gone, stands for one that restarts after the first was
+	// killed: it kills the leftover cgroup and lists the container as
+	// lost.
+	runtime.DropLocks(first)
 	second := newSupervisorAt(t, cfg)
 	c2, ok := second.Lookup("survivor")
 	if !ok {
@@ -321,4 +326,123 @@ func TestRestoredCPUTime(t *testing.T) {
 	if err != nil || after.CPU != before.CPU {
 		t.Errorf("restored CPU time = %v, %v; want %v", after.CPU, err, before.CPU)
 	}
+}
+
+// TestSecondSupervisorOnStateDir checks that a supervisor refuses a state
+// directory that another one serves, naming the holder, and leaves that
+// one's containers running.
+func TestSecondSupervisorOnStateDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+	cfg := runtime.Config{StateDir: t.TempDir(), DefaultRootfs: testRootfs(t), Grace: time.Second}
+	first := newSupervisorAt(t, cfg)
+	c := startCommand(t, first, "kept", "sleep 300")
+
+	second, err := runtime.New(cfg)
+	if err == nil {
+		second.Shutdown(t.Context())
+		t.Fatal("a second supervisor started on a state directory in use")
+	}
+	if !errors.Is(err, runtime.ErrStateInUse) {
+		t.Errorf("error %v, want ErrStateInUse", err)
+	}
+	if want := fmt.Sprintf("locked by PID %d", os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	time.Sleep(leftoverSettle)
+	if st := c.State().String(); st != "running" {
+		t.Errorf("first supervisor's container is %q after the refused start, want running", st)
+	}
+
+	// Once the first is shut down, the directory is free again.
+	if err := first.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	newSupervisorAt(t, cfg)
+}
+
+// leftoverSettle is longer than the runtime waits for the inits of a
+// supervisor that died before it kills them.
+const leftoverSettle = 2 * time.Second
+
+// TestOrphanCgroupsRemoved checks that a supervisor removes the empty
+// cgroup directories of a supervisor on another state directory that
+// died, and keeps those of a live one and those with processes.
+func TestOrphanCgroupsRemoved(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates namespaces, mounts and cgroups")
+	}
+	live := newSupervisor(t)
+	kept := startCommand(t, live, "kept", "sleep 300")
+
+	// A supervisor that died: its state directory unlocked, its cgroup
+	// directories with a container directory in them and no process.
+	dead := newSupervisorAt(t, runtime.Config{StateDir: t.TempDir(), DefaultRootfs: testRootfs(t)})
+	gone := startCommand(t, dead, "gone", "/bin/true")
+	waitExit(t, gone)
+	deadDirs := instanceDirs(t, dead)
+	for _, dir := range deadDirs {
+		if err := os.Mkdir(filepath.Join(dir, "gone"), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			t.Fatal(err)
+		}
+	}
+	runtime.DropLocks(dead)
+
+	// One with a process still in it, as if from a supervisor that takes
+	// no lock.
+	mount, err := monitor.Cgroup2Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := filepath.Join(mount, "ctlfs", "0123456789ab")
+	if err := os.MkdirAll(busy, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sleeper := exec.Command("sleep", "300")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sleeper.Process.Kill()
+		sleeper.Wait()
+		// The cgroup empties a moment after the exit.
+		waitFor(t, "the sleeper's cgroup to go", func() bool {
+			err := os.Remove(busy)
+			return err == nil || errors.Is(err, os.ErrNotExist)
+		})
+	})
+	if err := os.WriteFile(filepath.Join(busy, "cgroup.procs"), []byte(strconv.Itoa(sleeper.Process.Pid)), 0); err != nil {
+		t.Fatal(err)
+	}
+
+	newSupervisor(t)
+	for _, dir := range deadDirs {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s of the supervisor that died: %v, want it removed", dir, err)
+		}
+	}
+	for _, dir := range append(instanceDirs(t, live), busy) {
+		if _, err := os.Stat(dir); err != nil {
+			t.Errorf("cgroup %s: %v, want it kept", dir, err)
+		}
+	}
+	if st := kept.State().String(); st != "running" {
+		t.Errorf("live supervisor's container is %q, want running", st)
+	}
+}
+
+// instanceDirs returns the cgroup directories of sup, one per hierarchy.
+func instanceDirs(t *testing.T, sup *runtime.Supervisor) []string {
+	t.Helper()
+	dirs, err := filepath.Glob("/sys/fs/cgroup/*/ctlfs/" + runtime.CgroupInstance(sup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pure, _ := filepath.Glob("/sys/fs/cgroup/ctlfs/" + runtime.CgroupInstance(sup))
+	dirs = append(dirs, pure...)
+	if len(dirs) == 0 {
+		t.Fatal("the supervisor has no cgroup directory")
+	}
+	return dirs
 }

@@ -72,6 +72,9 @@ type Supervisor struct {
 	// disabled before New disabled them, and so the commands keep them
 	// disabled.
 	hugePagesOff bool
+	// stateLock keeps other supervisors off the state directory until
+	// Shutdown; nil where its file system has no flock.
+	stateLock *dirLock
 	// stopping is set when Shutdown begins; no run starts after that.
 	stopping atomic.Bool
 	// runs counts the runs whose cgroups are not released yet. A run is
@@ -140,6 +143,20 @@ func New(cfg Config) (*Supervisor, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
+	lock, err := lockStateDir(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if lock == nil {
+		log.Warn("state directory cannot be locked; a second supervisor on it would kill this one's containers",
+			"state_dir", cfg.StateDir)
+	}
+	started := false
+	defer func() {
+		if !started {
+			lock.unlock()
+		}
+	}()
 	log.Info("container init", "path", cfg.InitPath)
 	thpOff, err := disableHugePages()
 	if err != nil {
@@ -147,6 +164,7 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	s := &Supervisor{
 		cfg:          cfg,
+		stateLock:    lock,
 		hugePagesOff: thpOff,
 		log:          log,
 		events:       new(Journal),
@@ -184,6 +202,7 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	s.prestart = newPrestartPool(s, cfg.Prestart)
 	go s.watchMemoryEvents()
+	started = true
 	return s, nil
 }
 
@@ -402,6 +421,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	if err := s.mon.Close(); err != nil {
 		s.log.Error("close memory monitor", "err", err)
 	}
+	s.stateLock.unlock()
 	s.log.Info("supervisor shut down", "containers", len(list))
 	return nil
 }

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -68,6 +69,66 @@ func TestCrashAndRestart(t *testing.T) {
 	s2.mustSh("echo start > counter/ctl && echo kill > counter/ctl")
 	if st := s2.waitState("counter"); st != "exited 137 signal=KILL reason=kill" {
 		t.Errorf("restarted container: %q", st)
+	}
+}
+
+// TestSecondServerOnStateDir starts ctlfs serve on the state directory of
+// one that runs. It must exit 1 naming the first one's PID, remove the
+// mount point it made, and leave the first one's container running: taken
+// for leftovers of a crash, it would have been killed.
+func TestSecondServerOnStateDir(t *testing.T) {
+	s := startServer(t)
+	s.mustSh("mkdir kept && echo 'sleep 300' > kept/cmd")
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	second := exec.CommandContext(ctx, bin, "serve", "--mount", mnt, "--state-dir", s.stateDir,
+		"--rootfs", rootfs(t))
+	second.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := second.CombinedOutput()
+	if code := second.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("second serve: %v, exit code %d, want 1\n%s", err, code, out)
+	}
+	want := fmt.Sprintf("state directory in use by another supervisor: %s is locked by PID %d",
+		s.stateDir, s.cmd.Process.Pid)
+	if !strings.Contains(string(out), want) {
+		t.Errorf("second serve printed:\n%s\nwant a line with %q", out, want)
+	}
+	if _, err := os.Stat(mnt); !os.IsNotExist(err) {
+		t.Errorf("mount point of the second serve: %v, want it removed", err)
+	}
+	// Longer than a supervisor waits for the inits of a dead one.
+	time.Sleep(2 * time.Second)
+	if st := s.read("kept/state"); st != "running\n" {
+		t.Errorf("first server's container is %q, want running", st)
+	}
+}
+
+// TestCrashedServerCgroupsRemoved kills a supervisor and starts one on
+// another state directory, which removes the cgroup directories that the
+// first could not remove, in every hierarchy.
+func TestCrashedServerCgroupsRemoved(t *testing.T) {
+	s := startServer(t)
+	s.mustSh("mkdir c && echo 'sleep 300' > c/cmd")
+	s.kill()
+	dir := s.cgroupDir()
+	waitFor(t, "the killed server's inits to exit", func() bool {
+		return !strings.Contains(readFile(t, filepath.Join(dir, "cgroup.events")), "populated 1")
+	})
+	left, err := filepath.Glob(filepath.Join("/sys/fs/cgroup/*/ctlfs", filepath.Base(dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	left = append(left, dir)
+
+	s2 := startServer(t)
+	for _, d := range left {
+		if dirExists(d) {
+			t.Errorf("cgroup %s of the killed server left after another started", d)
+		}
+	}
+	if !strings.Contains(s2.log.String(), "removing cgroup of a supervisor that died") {
+		t.Errorf("the new server's log does not report the removal:\n%s", s2.log)
 	}
 }
 
