@@ -40,7 +40,9 @@ type ebpfMonitor struct {
 	reader   *ringbuf.Reader
 	// ready is a duplicate of the ring buffer's descriptor in Go's
 	// network poller, through which readEvents waits for records.
-	ready       *os.File
+	ready *os.File
+	// reason says why New chose this monitor; empty after NewEBPF.
+	reason      string
 	pageShift   uint
 	marginBytes uint64
 	cpus        int
@@ -224,7 +226,11 @@ func possibleCPUs() (int, error) {
 func (m *ebpfMonitor) Kind() string { return "ebpf" }
 
 func (m *ebpfMonitor) Describe() string {
-	s := fmt.Sprintf("ebpf: limits checked at every change of a process's RSS (tp_btf/rss_stat); "+
+	s := "ebpf: "
+	if m.reason != "" {
+		s += m.reason + "; "
+	}
+	s += fmt.Sprintf("limits checked at every change of a process's RSS (tp_btf/rss_stat); "+
 		"exact within %d KiB of a limit per process of a container, approximate farther away (%d possible CPUs)",
 		m.marginBytes>>10, m.cpus)
 	m.mu.Lock()

@@ -127,18 +127,27 @@ var ErrNotWatched = errors.New("cgroup not watched")
 const DefaultInterval = 10 * time.Millisecond
 
 // New returns a monitor of the given kind: "ebpf", "proc", or "" for
-// eBPF with a fallback to /proc polling when BPF cannot be loaded. The
-// reason for a fallback appears in Describe. interval is the polling
+// eBPF with a fallback to /proc polling when BPF cannot be loaded.
+// Describe says which of these chose the monitor, and the reason for a
+// fallback. interval is the polling
 // interval of the /proc monitor; 0 means DefaultInterval.
 func New(kind string, interval time.Duration) (Monitor, error) {
 	switch kind {
 	case "ebpf":
-		return NewEBPF()
+		m, err := NewEBPF()
+		if err != nil {
+			return nil, err
+		}
+		m.(*ebpfMonitor).reason = "asked for"
+		return m, nil
 	case "proc":
-		return NewProc(interval), nil
+		p := newProc(interval)
+		p.reason = "asked for"
+		return p, nil
 	case "":
 		m, err := NewEBPF()
 		if err == nil {
+			m.(*ebpfMonitor).reason = "the default, BPF loaded"
 			return m, nil
 		}
 		if !errors.Is(err, ErrNotSupported) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os/exec"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -495,7 +496,19 @@ func TestNewFallsBack(t *testing.T) {
 	if m.Kind() != "ebpf" && m.Kind() != "proc" {
 		t.Errorf("Kind() = %q, expected ebpf or proc", m.Kind())
 	}
-	t.Log(m.Describe())
+	// The default: eBPF, or proc with the reason it replaced eBPF.
+	want := map[string]string{"ebpf": "ebpf: the default, BPF loaded; ", "proc": "proc: BPF unavailable: "}[m.Kind()]
+	if got := m.Describe(); !strings.HasPrefix(got, want) {
+		t.Errorf("Describe() = %q, want it to start with %q", got, want)
+	}
+	p, err := New("proc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if got, want := p.Describe(), "proc: asked for; polling"; !strings.HasPrefix(got, want) {
+		t.Errorf("Describe() = %q, want it to start with %q", got, want)
+	}
 	if _, err := New("bogus", 0); err == nil {
 		t.Error(`New("bogus") succeeded`)
 	}

@@ -25,8 +25,8 @@ var monitors = []struct {
 func startMonitorServer(t *testing.T, kind string) *server {
 	t.Helper()
 	s := startServer(t, "--monitor", kind)
-	if mon := s.read("monitor"); !strings.HasPrefix(mon, kind) {
-		t.Fatalf("monitor file = %q, want %s", mon, kind)
+	if mon := s.read("monitor"); !strings.HasPrefix(mon, kind+": asked for; ") {
+		t.Fatalf("monitor file = %q, want %s, asked for", mon, kind)
 	}
 	return s
 }
