@@ -594,9 +594,9 @@ func (m *ebpfMonitor) readEvents() {
 	if err != nil {
 		return
 	}
-	// Read returns once the callback returns true, when the reader
-	// failed (ringbuf.ErrClosed after Close), or when Close closed the
-	// descriptor while it waited.
+	// Read returns once the callback returns true, which it does when
+	// the reader fails, or when Close closed the descriptor while it
+	// waited.
 	conn.Read(func(uintptr) bool {
 		err := m.drain()
 		// Empty: wait until the descriptor is readable.

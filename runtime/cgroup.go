@@ -37,8 +37,8 @@ type cgroupRoot struct {
 	// removed with the last supervisor's directory.
 	removeParent bool
 	// lock is held on path while the supervisor lives, except in a
-	// delegated cgroup, so that another supervisor never takes path for
-	// the directory of one that died (see removeOrphans).
+	// delegated cgroup. Another supervisor then never takes path for an
+	// orphan (see removeOrphans).
 	lock *dirLock
 }
 
@@ -114,6 +114,7 @@ func openCgroupRoot(stateDir, parent string, log *slog.Logger) (*cgroupRoot, err
 		}
 	}
 	if root.lock != nil {
+		root.markLocked(stateDir)
 		root.removeOrphans()
 	}
 	return root, nil
@@ -121,13 +122,18 @@ func openCgroupRoot(stateDir, parent string, log *slog.Logger) (*cgroupRoot, err
 
 // createLocked makes the supervisor's directory dir, with its parents, and
 // locks it. Its state directory is locked already, so the only other
-// holder can be a supervisor that takes dir for an orphan, between the
-// mkdir and the lock, and removes it (see removeOrphans); then dir is
-// made again once that is done.
+// holder can be a supervisor that took dir for an orphan between the
+// mkdir and the lock (see removeOrphans). Then dir is made again once
+// that one has removed it.
 func createLocked(dir string) (*dirLock, error) {
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
+			// The last supervisor under the parent removes the parent
+			// when it shuts down, which can happen during the MkdirAll.
+			if !errors.Is(err, unix.ENOENT) || time.Now().After(deadline) {
+				return nil, err
+			}
+			continue
 		}
 		l, err := tryLockDir(dir)
 		if err == nil && l.sameDir(dir) {
@@ -158,12 +164,34 @@ func isInstance(name string) bool {
 	return true
 }
 
+// stateAttr is the extended attribute in which a supervisor that locks its
+// cgroup v2 directory records its state directory. removeOrphans removes
+// only directories that have it: a supervisor older than the lock takes
+// none, and its directory would look like that of one that died. It also
+// tells a person which state directory a directory belongs to
+// (getfattr -n trusted.ctlfs.state DIR).
+const stateAttr = "trusted.ctlfs.state"
+
+// markLocked records stateDir in the supervisor's cgroup v2 directory, so
+// that another supervisor may remove the directory once this one died.
+func (r *cgroupRoot) markLocked(stateDir string) {
+	abs, err := filepath.Abs(stateDir)
+	if err == nil {
+		err = unix.Setxattr(r.path, stateAttr, []byte(abs), 0)
+	}
+	if err != nil {
+		r.log.Warn("cannot mark cgroup; if this supervisor is killed, its cgroup directories stay until it restarts",
+			"cgroup", r.path, "err", err)
+	}
+}
+
 // removeOrphans removes the directories that supervisors which died left
-// beside this one's: those that no process holds locked and that contain
-// no process. A supervisor killed with SIGKILL cannot remove its own, and
-// only a supervisor on the same state directory would otherwise find them.
-// A directory with processes in it is left alone with a warning, in case
-// a supervisor that takes no lock still runs.
+// beside this one's. A supervisor killed with SIGKILL cannot remove its
+// own, and only a supervisor on the same state directory would otherwise
+// find them. It takes a directory for an orphan when it has stateAttr, no
+// process holds it locked, and no process is in it. It only removes empty
+// directories and kills nothing, so that a process that arrives in one
+// meanwhile is safe.
 func (r *cgroupRoot) removeOrphans() {
 	parent := filepath.Dir(r.path)
 	entries, err := os.ReadDir(parent)
@@ -177,6 +205,12 @@ func (r *cgroupRoot) removeOrphans() {
 		if !e.IsDir() || !isInstance(name) || path == r.path {
 			continue
 		}
+		buf := make([]byte, unix.PathMax)
+		n, err := unix.Getxattr(path, stateAttr, buf)
+		if err != nil {
+			continue // not made by a supervisor that locks
+		}
+		state := string(buf[:n])
 		l, err := tryLockDir(path)
 		if err != nil {
 			continue // a live supervisor's, or gone meanwhile
@@ -187,21 +221,54 @@ func (r *cgroupRoot) removeOrphans() {
 			l.unlock()
 			continue
 		}
-		orphan := &cgroupRoot{path: path, rel: filepath.Join(filepath.Dir(r.rel), name),
-			ctl: r.ctl, log: r.log}
 		if populated(path) {
-			r.log.Warn("not removing cgroup of a supervisor that died: it still has processes", "cgroup", path)
+			r.log.Warn("not removing cgroup of a supervisor that died: it still has processes",
+				"cgroup", path, "state_dir", state)
 		} else {
-			r.log.Warn("removing cgroup of a supervisor that died", "cgroup", path)
-			for _, leftover := range orphan.leftovers() {
-				if err := orphan.existing(leftover).destroy(); err != nil {
-					r.log.Error("remove cgroup of a supervisor that died", "err", err)
-				}
+			r.log.Warn("removing cgroup of a supervisor that died", "cgroup", path, "state_dir", state)
+			orphan := &cgroupRoot{path: path, rel: filepath.Join(filepath.Dir(r.rel), name),
+				ctl: r.ctl, log: r.log}
+			if err := orphan.removeEmpty(); err != nil {
+				r.log.Warn("remove cgroup of a supervisor that died", "err", err)
 			}
-			orphan.close()
 		}
 		l.unlock()
 	}
+}
+
+// removeEmpty removes the container directories in r and then r, in every
+// hierarchy, the v1 ones first: the v2 directory is the one that a
+// supervisor on the same state directory locks before it makes the
+// others again. It fails on the first directory that is not empty.
+func (r *cgroupRoot) removeEmpty() error {
+	var v1 []string
+	for _, mount := range r.ctl.v1 {
+		v1 = append(v1, filepath.Join(mount, r.rel))
+	}
+	for _, name := range r.leftovers() {
+		for _, dir := range v1 {
+			if err := removeDir(filepath.Join(dir, name)); err != nil {
+				return err
+			}
+		}
+		if err := removeDir(filepath.Join(r.path, name)); err != nil {
+			return err
+		}
+	}
+	for _, dir := range append(v1, r.path) {
+		if err := removeDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeDir removes the empty directory dir, if it exists.
+func removeDir(dir string) error {
+	if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
 }
 
 // populated reports whether the cgroup v2 directory dir or one below it

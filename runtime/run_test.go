@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"ctlfs/monitor"
 	"ctlfs/runtime"
 )
@@ -368,7 +370,8 @@ const leftoverSettle = 2 * time.Second
 
 // TestOrphanCgroupsRemoved checks that a supervisor removes the empty
 // cgroup directories of a supervisor on another state directory that
-// died, and keeps those of a live one and those with processes.
+// died, and keeps those of a live one, those with processes and those
+// without the mark of a supervisor that locks.
 func TestOrphanCgroupsRemoved(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates namespaces, mounts and cgroups")
@@ -389,8 +392,8 @@ func TestOrphanCgroupsRemoved(t *testing.T) {
 	}
 	runtime.DropLocks(dead)
 
-	// One with a process still in it, as if from a supervisor that takes
-	// no lock.
+	// One marked as a locking supervisor's, unlocked, with a process still
+	// in it.
 	mount, err := monitor.Cgroup2Mount()
 	if err != nil {
 		t.Fatal(err)
@@ -399,6 +402,16 @@ func TestOrphanCgroupsRemoved(t *testing.T) {
 	if err := os.MkdirAll(busy, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := unix.Setxattr(busy, "trusted.ctlfs.state", []byte("/nowhere"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// An empty one without the mark, as a supervisor older than the lock
+	// makes: it may still run.
+	unmarked := filepath.Join(mount, "ctlfs", "0123456789ac")
+	if err := os.Mkdir(unmarked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(unmarked) })
 	sleeper := exec.Command("sleep", "300")
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
@@ -422,7 +435,7 @@ func TestOrphanCgroupsRemoved(t *testing.T) {
 			t.Errorf("cgroup %s of the supervisor that died: %v, want it removed", dir, err)
 		}
 	}
-	for _, dir := range append(instanceDirs(t, live), busy) {
+	for _, dir := range append(instanceDirs(t, live), busy, unmarked) {
 		if _, err := os.Stat(dir); err != nil {
 			t.Errorf("cgroup %s: %v, want it kept", dir, err)
 		}

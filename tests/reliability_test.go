@@ -106,29 +106,44 @@ func TestSecondServerOnStateDir(t *testing.T) {
 
 // TestCrashedServerCgroupsRemoved kills a supervisor and starts one on
 // another state directory, which removes the cgroup directories that the
-// first could not remove, in every hierarchy.
+// first could not remove, in every hierarchy. Both run under a cgroup
+// parent of their own, where no supervisor of another test can remove the
+// directories first.
 func TestCrashedServerCgroupsRemoved(t *testing.T) {
-	s := startServer(t)
+	rel := "ctlfs-test-orphans-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + rel)
+		for _, dir := range append(dirs, filepath.Join(cgroup2Mount(t), rel)) {
+			os.Remove(dir)
+		}
+	})
+	startUnder := func() *server {
+		s := startServer(t, "--cgroup-parent", rel)
+		s.cgroup = filepath.Join(cgroup2Mount(t), rel, filepath.Base(s.cgroupDir()))
+		return s
+	}
+	s := startUnder()
 	s.mustSh("mkdir c && echo 'sleep 300' > c/cmd")
 	s.kill()
 	dir := s.cgroupDir()
 	waitFor(t, "the killed server's inits to exit", func() bool {
 		return !strings.Contains(readFile(t, filepath.Join(dir, "cgroup.events")), "populated 1")
 	})
-	left, err := filepath.Glob(filepath.Join("/sys/fs/cgroup/*/ctlfs", filepath.Base(dir)))
+	left, err := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", rel, filepath.Base(dir)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	left = append(left, dir)
 
-	s2 := startServer(t)
+	s2 := startUnder()
 	for _, d := range left {
 		if dirExists(d) {
 			t.Errorf("cgroup %s of the killed server left after another started", d)
 		}
 	}
-	if !strings.Contains(s2.log.String(), "removing cgroup of a supervisor that died") {
-		t.Errorf("the new server's log does not report the removal:\n%s", s2.log)
+	want := fmt.Sprintf(`msg="removing cgroup of a supervisor that died" cgroup=%s state_dir=%s`, dir, s.stateDir)
+	if !strings.Contains(s2.log.String(), want) {
+		t.Errorf("the new server's log does not report the removal with %s:\n%s", want, s2.log)
 	}
 }
 
