@@ -323,6 +323,58 @@ func TestSoftLimitOncePerCrossing(t *testing.T) {
 	})
 }
 
+// TestSoftLimitSmallSteps moves the RSS of one process a few pages
+// across a soft limit and back, inside the zone where the eBPF monitor
+// takes exact sums, and expects one event per upward crossing, each with
+// the RSS above the limit.
+func TestSoftLimitSmallSteps(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kindCase) {
+		m := k.open(t)
+		cg := newCgroup(t)
+		if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
+			t.Fatal(err)
+		}
+		h := startHelper(t, cg, helperSteps, "")
+		h.setResident(t, 0)
+		base, err := m.RSS(cg.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The limit sits in the middle of 16 MiB that the helper maps,
+		// and each step moves 256 KiB, less than the zone's 768 KiB on 2
+		// CPUs, from the limit.
+		const above, below = 16*mib + 256*kib, 16*mib - 256*kib
+		soft := base + 16*mib
+		if err := m.SetLimits(cg.id, Limits{Soft: soft, Hard: NoLimit}); err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			size   int
+			events int
+		}{
+			{below, 0},
+			{above, 1},
+			{below, 0},
+			{above, 1},
+			{above + 256*kib, 0},
+			{below, 0},
+			{above, 1},
+		}
+		for i, step := range steps {
+			h.setResident(t, step.size)
+			evs := drainEvents(m, 3*k.settle)
+			if len(evs) != step.events {
+				t.Fatalf("step %d, resident %d KiB: %d events %+v, expected %d", i, step.size/kib, len(evs), evs, step.events)
+			}
+			for _, ev := range evs {
+				if ev.Kind != SoftLimit || ev.Limit != soft || ev.RSS <= soft {
+					t.Errorf("event %+v, expected a soft-limit event above %d", ev, soft)
+				}
+			}
+		}
+	})
+}
+
 func TestSetLimitsBelowRSS(t *testing.T) {
 	forEachKind(t, func(t *testing.T, k kindCase) {
 		m := k.open(t)
