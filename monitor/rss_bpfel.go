@@ -40,19 +40,14 @@ type rssLimits struct {
 }
 
 type rssMmCache struct {
-	_         structs.HostLayout
-	Mm        uint64
-	Gen       uint64
-	Seq       uint64
-	Pages     [3]int64
-	Slot      uint32
-	Skip      uint32
-	Soft      uint64
-	Hard      uint64
-	Margin    uint64
-	Zone      uint32
-	AboveSoft uint32
-	_         [40]byte
+	_     structs.HostLayout
+	Mm    uint64
+	Gen   uint64
+	Seq   uint64
+	Pages [3]int64
+	Slot  uint32
+	Skip  uint32
+	_     [8]byte
 }
 
 type rssMmEntry struct {

@@ -202,15 +202,6 @@ struct config {
 //    is still far from its limits, and the counter did not move either.
 //    percpu_counter_add changes fbc->count only when a per-CPU slot
 //    reaches percpu_counter_batch, so most events of an mm end here.
-//  - zone is set, the seq of the slot's usage is still seq, and the exact
-//    sum of the mm, taken here, lies within margin of a limit. It is on
-//    the same side of the soft limit as the charged total and not above
-//    the hard limit. The mm is the only one of its cgroup, so the charged
-//    total is its own, and charging the sum would cross no limit. Near a limit
-//    most events end here, with the exact sum and no hash lookup or
-//    atomic operation. The charged total then lags until an event that
-//    crosses a limit or leaves the zone, which takes the slow path and
-//    charges the exact sum; readers of the RSS re-sync first anyway.
 // It is valid while gen equals config_gen plus cache_drops, and it is
 // filled only by page faults of a task in its own mm, whose mm cannot be
 // torn down meanwhile. One entry per CPU is enough: a CPU runs one task
@@ -222,12 +213,6 @@ struct mm_cache {
 	__s64 pages[3]; // charged pages of FILE, ANON and SHMEM
 	__u32 slot;
 	__u32 skip;
-	// Copies for the zone case, from when the cache was filled.
-	__u64 soft;
-	__u64 hard;
-	__u64 margin;
-	__u32 zone;
-	__u32 above_soft; // the charged total was above soft
 } __attribute__((aligned(64)));
 
 enum event_kind {
@@ -814,26 +799,6 @@ static __always_inline __u64 owner_cgroup(struct mm_struct *mm, struct config *c
 	return watched_cgroup_of(owner, cfg, slot);
 }
 
-// Return true when charging the exact sum of mm, the only mm of the
-// cached cgroup, would change nothing but the charged total: see the zone
-// case of mm_cache.
-static __always_inline bool zone_skip(struct mm_cache *cache, struct mm_struct *mm)
-{
-	__s64 pages[3];
-	__u64 bytes;
-
-	if (!cpu_offsets_ready)
-		return false;
-	rss_exact(mm, pages);
-	bytes = pages_to_bytes(pages[0] + pages[1] + pages[2]);
-	if (cache->hard != ~0ULL && bytes > cache->hard)
-		return false;
-	if (cache->soft != ~0ULL && (bytes > cache->soft) != (bool)cache->above_soft)
-		return false;
-	return near(bytes, bytes, cache->soft, cache->margin) ||
-	       near(bytes, bytes, cache->hard, cache->margin);
-}
-
 // Return true when the event of member of mm needs no work: see
 // mm_cache. gen is the current cache generation. A remote update of the
 // cached mm (reclaim, for example) whose counter did not move is skipped
@@ -853,13 +818,11 @@ static __always_inline bool cached_skip(struct mm_cache *cache, struct mm_struct
 		return false;
 	if (index == NO_SLOT)
 		return true;
-	if (!cache->skip && !cache->zone)
+	if (!cache->skip)
 		return false;
 	use = bpf_map_lookup_elem(&cgroup_usage, &index);
 	if (!use || *(volatile __u64 *)&use->seq != cache->seq)
 		return false;
-	if (cache->zone)
-		return zone_skip(cache, mm);
 	if (member == MM_FILEPAGES)
 		return counter_approx(&mm->rss_stat[MM_FILEPAGES]) == cache->pages[0];
 	if (member == MM_ANONPAGES)
@@ -880,7 +843,6 @@ static __always_inline void cache_fill(struct mm_cache *cache, __u64 key, __u64 
 	cache->mm = key;
 	cache->gen = gen;
 	cache->skip = 0;
-	cache->zone = 0;
 	if (!entry) {
 		cache->slot = NO_SLOT;
 		return;
@@ -910,17 +872,6 @@ static __always_inline void cache_fill(struct mm_cache *cache, __u64 key, __u64 
 	// cgroup's mms were charged inexact values in between.
 	cache->skip = !near(bytes, bytes, lim->soft, margin) && !near(bytes, bytes, lim->hard, margin) &&
 		      !*(volatile __u32 *)&use->exact;
-	// The zone case needs the charged total to be this mm's alone, and
-	// not above the hard limit, where every event must reach account to
-	// kill the allocating task.
-	if (!cache->skip && *(volatile __s64 *)&use->mms == 1 &&
-	    (lim->hard == ~0ULL || bytes <= lim->hard)) {
-		cache->soft = lim->soft;
-		cache->hard = lim->hard;
-		cache->margin = margin;
-		cache->above_soft = lim->soft != ~0ULL && bytes > lim->soft;
-		cache->zone = 1;
-	}
 }
 
 SEC("tp_btf/rss_stat")
