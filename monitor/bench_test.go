@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -94,23 +95,15 @@ type faultSetup struct {
 //   - approx: the monitor watching cg far from any limit.
 //   - exact: the monitor watching cg with a soft limit that the loop's
 //     RSS passes twice per round.
+//   - exact-init: the same with a second, idle process in cg, as a ctlfs
+//     container has its init beside its command. Each address space of
+//     a cgroup widens the zone around a limit in which events take exact
+//     sums, so twice as many events take them.
 func faultSetups(cg, other testCgroup) []faultSetup {
 	watch := func(watched testCgroup, l Limits) func(b *testing.B) (*ebpf.Program, func()) {
 		return func(b *testing.B) (*ebpf.Program, func()) {
-			b.Helper()
-			m, err := NewEBPF()
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := m.Watch(watched.id, watched.path, l); err != nil {
-				b.Fatal(err)
-			}
-			go drainEvents(m, time.Minute)
-			return m.(*ebpfMonitor).objs.OnRssStat, func() {
-				if err := m.Close(); err != nil {
-					b.Fatal(err)
-				}
-			}
+			_, prog, detach := watchCgroup(b, watched, l)
+			return prog, detach
 		}
 	}
 	return []faultSetup{
@@ -123,6 +116,43 @@ func faultSetups(cg, other testCgroup) []faultSetup {
 		// exact path: about one in ten on 2 CPUs, where the margin is
 		// 768 KiB. The margin grows with the number of CPUs.
 		{"exact", watch(cg, Limits{Soft: 8 << 20, Hard: NoLimit})},
+		{"exact-init", func(b *testing.B) (*ebpf.Program, func()) {
+			b.Helper()
+			// Started before the monitor, whose Watch charges it.
+			idle := startProcess(b, cg, exec.Command("sleep", "600"))
+			m, prog, detach := watchCgroup(b, cg, noLimits)
+			idleRSS, err := m.RSS(cg.id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := m.SetLimits(cg.id, Limits{Soft: 8<<20 + idleRSS, Hard: NoLimit}); err != nil {
+				b.Fatal(err)
+			}
+			return prog, func() {
+				detach()
+				idle.cmd.Process.Kill()
+				<-idle.exited
+			}
+		}},
+	}
+}
+
+// watchCgroup opens an eBPF monitor that watches cg with limits l, and
+// returns it, its rss_stat program and a function that closes it.
+func watchCgroup(b *testing.B, cg testCgroup, l Limits) (Monitor, *ebpf.Program, func()) {
+	b.Helper()
+	m, err := NewEBPF()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := m.Watch(cg.id, cg.path, l); err != nil {
+		b.Fatal(err)
+	}
+	go drainEvents(m, time.Minute)
+	return m, m.(*ebpfMonitor).objs.OnRssStat, func() {
+		if err := m.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

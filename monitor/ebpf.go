@@ -118,7 +118,7 @@ func NewEBPF() (Monitor, error) {
 	if err := spec.LoadAndAssign(&m.objs, nil); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("load BPF programs: %w: %+v", ErrNotSupported, verr)
+			return nil, fmt.Errorf("load BPF programs: %w: %w", ErrNotSupported, verboseVerifierError{verr})
 		}
 		return nil, fmt.Errorf("load BPF programs: %w: %w", ErrNotSupported, err)
 	}
@@ -130,6 +130,13 @@ func NewEBPF() (Monitor, error) {
 	go m.readEvents()
 	return m, nil
 }
+
+// verboseVerifierError prints the whole log of the verifier error it
+// wraps, where VerifierError.Error gives only its last lines.
+type verboseVerifierError struct{ err *ebpf.VerifierError }
+
+func (e verboseVerifierError) Error() string { return fmt.Sprintf("%+v", e.err) }
+func (e verboseVerifierError) Unwrap() error { return e.err }
 
 // setConstants sets the constants of the BPF object for a machine with
 // cpus possible CPUs and pages of 1<<pageShift bytes, and returns the

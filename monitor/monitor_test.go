@@ -47,13 +47,25 @@ var kinds = []kindCase{
 	},
 }
 
+// skipUnsupported skips the test when err says that this kernel cannot
+// run the eBPF monitor. A program that the verifier rejects is a bug of
+// the program, not a missing kernel feature, and fails the test.
+func skipUnsupported(tb testing.TB, err error) {
+	tb.Helper()
+	var verr *ebpf.VerifierError
+	if errors.As(err, &verr) {
+		tb.Fatalf("the verifier rejected the monitor's program: %v", err)
+	}
+	if errors.Is(err, ErrNotSupported) {
+		tb.Skipf("eBPF monitor not supported here: %v", err)
+	}
+}
+
 func openEBPF(tb testing.TB) Monitor {
 	tb.Helper()
 	requireRoot(tb)
 	m, err := NewEBPF()
-	if errors.Is(err, ErrNotSupported) {
-		tb.Skipf("eBPF monitor not supported here: %v", err)
-	}
+	skipUnsupported(tb, err)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -442,9 +454,7 @@ func countMMs(t *testing.T, m *ebpfMonitor, cgroup uint64) int {
 func TestEBPFUnwatchAndCloseLeaveNothing(t *testing.T) {
 	requireRoot(t)
 	mon, err := NewEBPF()
-	if errors.Is(err, ErrNotSupported) {
-		t.Skipf("eBPF monitor not supported here: %v", err)
-	}
+	skipUnsupported(t, err)
 	if err != nil {
 		t.Fatal(err)
 	}

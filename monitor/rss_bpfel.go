@@ -51,20 +51,19 @@ type rssMmCache struct {
 }
 
 type rssMmEntry struct {
-	_      structs.HostLayout
-	Cgroup uint64
-	Slot   uint32
-	Pad    uint32
-	Pages  [4]int64
+	_       structs.HostLayout
+	Cgroup  uint64
+	Slot    uint32
+	Inexact uint32
+	Pages   [4]int64
 }
 
 type rssUsage struct {
-	_     structs.HostLayout
-	Pages int64
-	Seq   uint64
-	Mms   int64
-	Exact uint32
-	Pad   uint32
+	_          structs.HostLayout
+	Pages      int64
+	Seq        uint64
+	Mms        int64
+	InexactMms int64
 }
 
 // Names of all BPF objects in the ELF.

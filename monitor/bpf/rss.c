@@ -136,8 +136,9 @@ volatile const __u32 nr_cpus = 1;
 // Bound in pages of the error of fbc->count for one mm: three counters,
 // each off by less than percpu_counter_batch pages on every CPU. The
 // exact zone of a cgroup, inside which events take exact sums, reaches
-// this far from a limit for each mm entry of the cgroup (see zone_margin),
-// because every mm charged with fbc->count can add that much at once.
+// this far from a limit for each mm entry of the cgroup charged inexactly
+// (see zone_margin), because every mm charged with fbc->count can add
+// that much at once.
 volatile const __s64 exact_margin_pages = 0;
 
 // The generation of the per-CPU cache (see mm_cache) is the sum of these
@@ -160,7 +161,10 @@ struct mm_entry {
 	__u64 cgroup;
 	// Index of the cgroup in cgroup_limits and cgroup_usage.
 	__u32 slot;
-	__u32 pad;
+	// Set while some charged value is fbc->count, which can lag the
+	// exact value, and clear while all three are exact sums. Counted in
+	// the usage's inexact_mms.
+	__u32 inexact;
 	// Last value charged for each rss_stat counter, in pages. The swap
 	// slot stays 0 because swap is not RSS.
 	__s64 pages[NR_MM_COUNTERS];
@@ -182,10 +186,11 @@ struct usage {
 	__u64 seq;
 	// Number of mm entries of the slot.
 	__s64 mms;
-	// Set when every mm entry of the slot was charged its exact sum
-	// (see resum_all), cleared by a charge of fbc->count.
-	__u32 exact;
-	__u32 pad;
+	// Number of mm entries of the slot with inexact set. Only these can
+	// hide pages from the charged total, so they alone widen the exact
+	// zone (see zone_margin), and only they need a re-sum when the total
+	// enters it (see resum_all).
+	__s64 inexact_mms;
 };
 
 struct config {
@@ -482,12 +487,15 @@ static __always_inline bool near(__u64 from, __u64 to, __u64 limit, __u64 margin
 }
 
 // Return the distance in bytes from a limit inside which the events of
-// the cgroup whose usage is use take exact sums: the error bound of one
-// mm for each mm entry of the cgroup. While the charged total is farther
-// from a limit than that, the exact total cannot have reached it.
-static __always_inline __u64 zone_margin(struct usage *use)
+// entry, an mm of the cgroup whose usage is use, take exact sums: the
+// error bound of one mm for each mm entry charged inexactly, counting
+// entry, which an event outside the zone charges inexactly. While the
+// charged total is farther from a limit than that, the exact total cannot
+// have reached it. An idle process whose last charge was exact, such as a
+// container's init, does not widen the zone.
+static __always_inline __u64 zone_margin(struct usage *use, struct mm_entry *entry)
 {
-	__s64 n = *(volatile __s64 *)&use->mms;
+	__s64 n = *(volatile __s64 *)&use->inexact_mms + !*(volatile __u32 *)&entry->inexact;
 
 	if (n < 1)
 		n = 1;
@@ -550,6 +558,7 @@ static __always_inline void discharge(__u64 key)
 	pages += __sync_lock_test_and_set(&entry->pages[MM_FILEPAGES], 0);
 	pages += __sync_lock_test_and_set(&entry->pages[MM_ANONPAGES], 0);
 	pages += __sync_lock_test_and_set(&entry->pages[MM_SHMEMPAGES], 0);
+	__u32 inexact = __sync_lock_test_and_set(&entry->inexact, 0);
 	__u32 slot = entry->slot;
 	struct limits *lim = bpf_map_lookup_elem(&cgroup_limits, &slot);
 	struct usage *use = bpf_map_lookup_elem(&cgroup_usage, &slot);
@@ -561,6 +570,8 @@ static __always_inline void discharge(__u64 key)
 		__sync_fetch_and_add(&use->pages, -pages);
 		__sync_fetch_and_add(&use->seq, 1);
 	}
+	if (owned && inexact)
+		__sync_fetch_and_add(&use->inexact_mms, -1);
 	if (bpf_map_delete_elem(&mms, &key) == 0 && owned)
 		__sync_fetch_and_add(&use->mms, -1);
 }
@@ -575,10 +586,32 @@ static __always_inline __s64 charge(__s64 *slot, __s64 value)
 	return value - __sync_lock_test_and_set(slot, value);
 }
 
+// Set or clear the inexact mark of entry, whose cgroup's usage is use,
+// and count the change in use->inexact_mms. Clearing it also changes the
+// seq: a per-CPU cache filled while the charge was inexact could
+// otherwise skip the mm's next event, after which its charge would no
+// longer be exact although marked so.
+static __always_inline void mark_inexact(struct mm_entry *entry, struct usage *use, __u32 inexact)
+{
+	// A plain read first: the mark rarely changes, and an exchange is a
+	// locked instruction.
+	if (*(volatile __u32 *)&entry->inexact == inexact)
+		return;
+	if (__sync_lock_test_and_set(&entry->inexact, inexact) == inexact)
+		return;
+	if (inexact) {
+		__sync_fetch_and_add(&use->inexact_mms, 1);
+	} else {
+		__sync_fetch_and_add(&use->inexact_mms, -1);
+		__sync_fetch_and_add(&use->seq, 1);
+	}
+}
+
 struct resum_ctx {
 	__u64 cgroup;
 	__u64 skip; // the mm of the event, charged by its caller
 	__s64 delta;
+	__s64 cleared; // inexact marks cleared
 };
 
 static long resum_entry(void *map, __u64 *key, struct mm_entry *entry,
@@ -603,30 +636,35 @@ static long resum_entry(void *map, __u64 *key, struct mm_entry *entry,
 	delta += charge(&entry->pages[MM_ANONPAGES], values[1]);
 	delta += charge(&entry->pages[MM_SHMEMPAGES], values[2]);
 	ctx->delta += delta;
+	ctx->cleared += __sync_lock_test_and_set(&entry->inexact, 0);
 	return 0;
 }
 
-// Charge every mm entry of cgroup except skip its exact sum, and return
-// the change in pages. It runs when an event of the cgroup finds the charged
-// total inside the exact zone and use->exact clear: the other mms of the
-// cgroup were charged fbc->count at their last events, and the pages
-// waiting in their per-CPU slots count from now on, not at their next
-// page fault, which may come after the limit is passed. From then on
-// every charge of the cgroup is an exact sum until the total leaves the
-// zone again. It walks the whole mms map, once per entry into the zone
-// of a cgroup with more than one mm.
+// Charge every mm entry of cgroup except skip its exact sum, clear their
+// inexact marks, and return the change in pages. It runs when an event of
+// the cgroup finds the charged total inside the exact zone while another
+// mm of the cgroup is marked inexact: that mm was charged fbc->count at
+// its last event, and the pages waiting in its per-CPU slots count from
+// now on, not at its next page fault, which may come after the limit is
+// passed. From then on every charge of the cgroup is an exact sum until
+// the total leaves the zone again. It walks the whole mms map, so it
+// costs a few hundred microseconds with the map's 65536 buckets, once per
+// entry into the zone of a cgroup with an inexact mm besides the
+// event's. An idle process charged exactly, like a container's init after
+// the first re-sum, does not bring it back.
 // NOTE: an mm charged fbc->count by an event that read the total just
 // below the zone while this runs may stay inexact until its next event.
 static __always_inline __s64 resum_all(struct usage *use, __u64 cgroup, __u64 skip)
 {
 	struct resum_ctx ctx = {.cgroup = cgroup, .skip = skip};
 
-	use->exact = 1;
-	// A new seq invalidates every per-CPU cache filled with skip set, so
-	// no cache skips an event of the cgroup while it is marked exact,
-	// even when the re-sum below changes nothing.
-	__sync_fetch_and_add(&use->seq, 1);
 	bpf_for_each_map_elem(&mms, resum_entry, &ctx, 0);
+	if (ctx.cleared)
+		__sync_fetch_and_add(&use->inexact_mms, -ctx.cleared);
+	// A new seq invalidates every per-CPU cache filled with skip set, so
+	// no cache skips an event of an mm whose mark was cleared above, even
+	// when the re-sum changed no charge.
+	__sync_fetch_and_add(&use->seq, 1);
 	return ctx.delta;
 }
 
@@ -654,7 +692,7 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 		return false;
 	}
 
-	margin = zone_margin(use);
+	margin = zone_margin(use, entry);
 	old_pages = use->pages;
 	old_bytes = pages_to_bytes(old_pages);
 	// Updates from another context (curr false) always take the exact
@@ -696,11 +734,11 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 			exact = false;
 	}
 
-	// With one mm the exact sum below is all there is to charge, and a
-	// workload that moves in and out of the zone would otherwise pay
-	// for a walk on every entry.
-	if (exact && curr && !*(volatile __u32 *)&use->exact &&
-	    *(volatile __s64 *)&use->mms > 1)
+	// The exact sum below is all there is to charge when no other mm
+	// is marked inexact, and a workload that moves in and out of the
+	// zone would otherwise pay for a walk on every entry.
+	if (exact && curr &&
+	    *(volatile __s64 *)&use->inexact_mms > (__s64)*(volatile __u32 *)&entry->inexact)
 		delta = resum_all(use, cgroup, key);
 
 	if (exact || all) {
@@ -728,11 +766,10 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 		delta = charge(slot, value);
 		changed = delta != 0;
 	}
-	// Any inexact charge ends the exactness of the slot, even one that
-	// changed nothing: the event means the counter moved, and from now on
-	// the cache may skip the mm's events (see cache_fill).
-	if (!exact && *(volatile __u32 *)&use->exact)
-		use->exact = 0;
+	// Any inexact charge marks the mm, even one that changed nothing: the
+	// event means the counter moved, and from now on the cache may skip
+	// the mm's events (see cache_fill).
+	mark_inexact(entry, use, !exact);
 	if (empty && bpf_map_delete_elem(&mms, &key) == 0)
 		__sync_fetch_and_add(&use->mms, -1);
 	if (!changed)
@@ -865,13 +902,13 @@ static __always_inline void cache_fill(struct mm_cache *cache, __u64 key, __u64 
 	cache->pages[1] = *(volatile __s64 *)&entry->pages[MM_ANONPAGES];
 	cache->pages[2] = *(volatile __s64 *)&entry->pages[MM_SHMEMPAGES];
 	bytes = pages_to_bytes(*(volatile __s64 *)&use->pages);
-	margin = zone_margin(use);
-	// Not while the slot is marked exact, because the first event outside
-	// the zone must reach account and clear the mark. Otherwise a return
-	// to the zone would find it set and skip resum_all, although the
-	// cgroup's mms were charged inexact values in between.
+	margin = zone_margin(use, entry);
+	// Not while the mm is marked exact, because the first event outside
+	// the zone must reach account and mark it. Otherwise a return to the
+	// zone would not re-sum it, although it was charged inexact values
+	// in between.
 	cache->skip = !near(bytes, bytes, lim->soft, margin) && !near(bytes, bytes, lim->hard, margin) &&
-		      !*(volatile __u32 *)&use->exact;
+		      *(volatile __u32 *)&entry->inexact;
 }
 
 SEC("tp_btf/rss_stat")

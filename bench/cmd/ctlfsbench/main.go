@@ -230,6 +230,8 @@ func measureAll(ctx context.Context, opts options, sup *supervisor, dir string, 
 				ofPlain, "≤ 1.10x of plain", atMost(1.10)),
 			checkGoal("monitor benchmark: page-fault cost near a limit (exact)", mon.exactRatio,
 				ofPlain, "≤ 1.10x of plain", atMost(1.10)),
+			checkGoal("monitor benchmark: the same with an idle init beside (exact-init)", mon.exactInitRatio,
+				ofPlain, "≤ 1.10x of plain", atMost(1.10)),
 			// The floor under both: what the kernel's call of any
 			// program on the tracepoint costs.
 			checkGoal("monitor benchmark: page-fault cost of an empty program on the hook", mon.emptyRatio,
