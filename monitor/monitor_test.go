@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -621,5 +623,83 @@ func TestEBPFLoadsAtMaxCPUs(t *testing.T) {
 	}
 	if err := objs.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestEBPFUnmarkedChargesExact checks the invariant behind the exact zone:
+// an address space without the inexact mark is charged its exact RSS.
+// Two processes of one cgroup move by 64 KiB in turns near a soft limit,
+// where the zone is entered and left and re-sums run, and after each
+// round, with both idle, every unmarked entry must equal the VmRSS of one
+// of them.
+func TestEBPFUnmarkedChargesExact(t *testing.T) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &major, &minor)
+	if major < 6 || major == 6 && minor < 16 {
+		t.Skipf("VmRSS is the exact sum of the RSS counters only since Linux 6.16, this is %d.%d", major, minor)
+	}
+	mon := openEBPF(t)
+	m := mon.(*ebpfMonitor)
+	cg := newCgroup(t)
+	if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
+		t.Fatal(err)
+	}
+	helpers := []*helper{startHelper(t, cg, helperSteps, ""), startHelper(t, cg, helperSteps, "")}
+	for _, h := range helpers {
+		h.setResident(t, 8*mib)
+	}
+	base, err := m.RSS(cg.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft := base + m.marginBytes*3/2
+	if err := m.SetLimits(cg.id, Limits{Soft: soft, Hard: NoLimit}); err != nil {
+		t.Fatal(err)
+	}
+	go drainEvents(m, time.Minute)
+	for round := range 400 {
+		// Both move at once, so that events of one come during a
+		// re-sum started by the other.
+		for i, h := range helpers {
+			size := 8 * mib
+			if (round+i)%2 == 0 {
+				size += 64 * kib
+			}
+			if _, err := fmt.Fprintln(h.stdin, size); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, h := range helpers {
+			if line := h.readLine(t); line != "ok" {
+				t.Fatalf("helper answered %q, expected ok", line)
+			}
+		}
+		want := make(map[int64]bool)
+		for _, h := range helpers {
+			rss, _, err := processRSS(h.cmd.Process.Pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[int64(rss)>>m.pageShift] = true
+		}
+		var key uint64
+		var entry rssMmEntry
+		entries := m.objs.Mms.Iterate()
+		for entries.Next(&key, &entry) {
+			pages := entry.Pages[0] + entry.Pages[1] + entry.Pages[3]
+			if entry.Cgroup == cg.id && entry.Inexact == 0 && !want[pages] {
+				t.Errorf("round %d: mm %#x unmarked with %d pages charged, the processes have %v", round, key, pages, want)
+			}
+		}
+		if err := entries.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if t.Failed() {
+			return
+		}
 	}
 }

@@ -64,6 +64,7 @@ type rssUsage struct {
 	Seq        uint64
 	Mms        int64
 	InexactMms int64
+	Resums     int64
 }
 
 // Names of all BPF objects in the ELF.

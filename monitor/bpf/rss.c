@@ -191,6 +191,9 @@ struct usage {
 	// zone (see zone_margin), and only they need a re-sum when the total
 	// enters it (see resum_all).
 	__s64 inexact_mms;
+	// Number of re-sums of the slot under way. No per-CPU cache is
+	// filled with skip set meanwhile (see resum_all).
+	__s64 resums;
 };
 
 struct config {
@@ -587,10 +590,14 @@ static __always_inline __s64 charge(__s64 *slot, __s64 value)
 }
 
 // Set or clear the inexact mark of entry, whose cgroup's usage is use,
-// and count the change in use->inexact_mms. Clearing it also changes the
-// seq: a per-CPU cache filled while the charge was inexact could
-// otherwise skip the mm's next event, after which its charge would no
-// longer be exact although marked so.
+// and count the change in use->inexact_mms. A charge of fbc->count sets
+// it after the charge, an exact charge clears it before: a charge of
+// either kind that lands in between then leaves the mark set, which at
+// worst makes a zone wider than needed. Every change also changes the
+// seq, which empties the per-CPU caches of the cgroup. A cache filled
+// while the charge was inexact could skip the mm's next event after the
+// mark was cleared. One filled before another mm was marked would judge
+// the distance to a limit with a margin that is too small.
 static __always_inline void mark_inexact(struct mm_entry *entry, struct usage *use, __u32 inexact)
 {
 	// A plain read first: the mark rarely changes, and an exchange is a
@@ -599,12 +606,8 @@ static __always_inline void mark_inexact(struct mm_entry *entry, struct usage *u
 		return;
 	if (__sync_lock_test_and_set(&entry->inexact, inexact) == inexact)
 		return;
-	if (inexact) {
-		__sync_fetch_and_add(&use->inexact_mms, 1);
-	} else {
-		__sync_fetch_and_add(&use->inexact_mms, -1);
-		__sync_fetch_and_add(&use->seq, 1);
-	}
+	__sync_fetch_and_add(&use->inexact_mms, inexact ? 1 : -1);
+	__sync_fetch_and_add(&use->seq, 1);
 }
 
 struct resum_ctx {
@@ -631,12 +634,13 @@ static long resum_entry(void *map, __u64 *key, struct mm_entry *entry,
 	mm = bpf_rdonly_cast((void *)*key, bpf_core_type_id_kernel(struct mm_struct));
 	if (mm->mm_users.counter == 0)
 		return 0;
+	// Before the charge, as in mark_inexact.
+	ctx->cleared += __sync_lock_test_and_set(&entry->inexact, 0);
 	rss_exact(mm, values);
 	delta = charge(&entry->pages[MM_FILEPAGES], values[0]);
 	delta += charge(&entry->pages[MM_ANONPAGES], values[1]);
 	delta += charge(&entry->pages[MM_SHMEMPAGES], values[2]);
 	ctx->delta += delta;
-	ctx->cleared += __sync_lock_test_and_set(&entry->inexact, 0);
 	return 0;
 }
 
@@ -658,13 +662,18 @@ static __always_inline __s64 resum_all(struct usage *use, __u64 cgroup, __u64 sk
 {
 	struct resum_ctx ctx = {.cgroup = cgroup, .skip = skip};
 
+	// While the walk runs, marks are cleared one by one, and a cache that
+	// skipped the events of an mm whose mark is already cleared would
+	// leave its charge behind, unmarked. So the count of re-sums keeps
+	// new caches from skipping, and the new seq empties those filled
+	// before.
+	__sync_fetch_and_add(&use->resums, 1);
+	__sync_fetch_and_add(&use->seq, 1);
 	bpf_for_each_map_elem(&mms, resum_entry, &ctx, 0);
 	if (ctx.cleared)
 		__sync_fetch_and_add(&use->inexact_mms, -ctx.cleared);
-	// A new seq invalidates every per-CPU cache filled with skip set, so
-	// no cache skips an event of an mm whose mark was cleared above, even
-	// when the re-sum changed no charge.
 	__sync_fetch_and_add(&use->seq, 1);
+	__sync_fetch_and_add(&use->resums, -1);
 	return ctx.delta;
 }
 
@@ -741,6 +750,8 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 	    *(volatile __s64 *)&use->inexact_mms > (__s64)*(volatile __u32 *)&entry->inexact)
 		delta = resum_all(use, cgroup, key);
 
+	if (exact)
+		mark_inexact(entry, use, 0);
 	if (exact || all) {
 		__s64 values[3], change;
 
@@ -769,7 +780,8 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 	// Any inexact charge marks the mm, even one that changed nothing: the
 	// event means the counter moved, and from now on the cache may skip
 	// the mm's events (see cache_fill).
-	mark_inexact(entry, use, !exact);
+	if (!exact)
+		mark_inexact(entry, use, 1);
 	if (empty && bpf_map_delete_elem(&mms, &key) == 0)
 		__sync_fetch_and_add(&use->mms, -1);
 	if (!changed)
@@ -906,9 +918,10 @@ static __always_inline void cache_fill(struct mm_cache *cache, __u64 key, __u64 
 	// Not while the mm is marked exact, because the first event outside
 	// the zone must reach account and mark it. Otherwise a return to the
 	// zone would not re-sum it, although it was charged inexact values
-	// in between.
+	// in between. Not during a re-sum either (see resum_all); the seq,
+	// read first, is the one that the re-sum's start changed.
 	cache->skip = !near(bytes, bytes, lim->soft, margin) && !near(bytes, bytes, lim->hard, margin) &&
-		      *(volatile __u32 *)&entry->inexact;
+		      *(volatile __u32 *)&entry->inexact && !*(volatile __s64 *)&use->resums;
 }
 
 SEC("tp_btf/rss_stat")
