@@ -704,6 +704,7 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 	margin = zone_margin(use, entry);
 	old_pages = use->pages;
 	old_bytes = pages_to_bytes(old_pages);
+	new_bytes = old_bytes;
 	// Updates from another context (curr false) always take the exact
 	// sum. They include the teardown of the mm (exit_mmap runs after
 	// current->mm was cleared, or in another task that dropped the last
@@ -743,12 +744,20 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 			exact = false;
 	}
 
-	// The exact sum below is all there is to charge when no other mm
-	// is marked inexact, and a workload that moves in and out of the
-	// zone would otherwise pay for a walk on every entry.
-	if (exact && curr &&
-	    *(volatile __s64 *)&use->inexact_mms > (__s64)*(volatile __u32 *)&entry->inexact)
-		delta = resum_all(use, cgroup, key);
+	// The other mms need a re-sum only when what they may hide, one
+	// error bound for each marked one, could reach a limit: the exact sum
+	// below is all there is to charge for this one. Judged with the zone
+	// of this mm, which counts this mm too, two processes resting between
+	// one and two bounds below a limit made every other event walk the
+	// map.
+	if (exact && curr) {
+		__s64 others = *(volatile __s64 *)&use->inexact_mms - *(volatile __u32 *)&entry->inexact;
+		__u64 hidden = pages_to_bytes(exact_margin_pages * (others < 65536 ? others : 65536));
+
+		if (others > 0 && (near(old_bytes, new_bytes, lim->soft, hidden) ||
+				   near(old_bytes, new_bytes, lim->hard, hidden)))
+			delta = resum_all(use, cgroup, key);
+	}
 
 	if (exact)
 		mark_inexact(entry, use, 0);
