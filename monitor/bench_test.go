@@ -193,9 +193,9 @@ func attachEmptyProgram(b *testing.B) (*ebpf.Program, func()) {
 // round, 4 KiB pages) in a cgroup and reports the median CPU time of the
 // loop's thread per page fault in each setup of faultSetups. Each ratio is
 // the median over the iterations of the setup's time divided by the time
-// of "plain" in the same iteration. The setups take turns in every
-// iteration, because the cost of a page fault on a shared machine drifts
-// by tens of percent within minutes; a ratio of two runs a second apart
+// of "plain" in the same iteration. The cost of a page fault on a shared
+// machine drifts by tens of percent within minutes, so the setups take
+// turns in every iteration, and a ratio of two runs a second apart
 // leaves most of that drift out.
 func BenchmarkPageFaultCost(b *testing.B) {
 	requireRoot(b)

@@ -41,7 +41,8 @@ type ebpfMonitor struct {
 	// ready is a duplicate of the ring buffer's descriptor in Go's
 	// network poller, through which readEvents waits for records.
 	ready *os.File
-	// reason says why New chose this monitor; empty after NewEBPF.
+	// reason is New's reason for choosing this monitor, shown by
+	// Describe. It is empty after NewEBPF.
 	reason      string
 	pageShift   uint
 	marginBytes uint64

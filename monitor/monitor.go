@@ -128,8 +128,8 @@ const DefaultInterval = 10 * time.Millisecond
 
 // New returns a monitor of the given kind: "ebpf", "proc", or "" for
 // eBPF with a fallback to /proc polling when BPF cannot be loaded.
-// Describe says which of these chose the monitor, and the reason for a
-// fallback. interval is the polling
+// Describe reports which of these chose the monitor, and the reason for
+// a fallback. interval is the polling
 // interval of the /proc monitor; 0 means DefaultInterval.
 func New(kind string, interval time.Duration) (Monitor, error) {
 	switch kind {

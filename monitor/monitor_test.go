@@ -49,9 +49,9 @@ var kinds = []kindCase{
 	},
 }
 
-// skipUnsupported skips the test when err says that this kernel cannot
-// run the eBPF monitor. A program that the verifier rejects is a bug of
-// the program, not a missing kernel feature, and fails the test.
+// skipUnsupported skips the test when err reports that this kernel cannot
+// run the eBPF monitor. A program that the verifier rejects is a bug in
+// the program, not a missing kernel feature, so it fails the test.
 func skipUnsupported(tb testing.TB, err error) {
 	tb.Helper()
 	var verr *ebpf.VerifierError
@@ -309,28 +309,14 @@ func TestSoftLimitOncePerCrossing(t *testing.T) {
 		h := startHelper(t, cg, helperSteps, "")
 		// The cgroup's RSS is the size set plus the helper's own, about
 		// 8.5 MiB: the test binary and the Go runtime.
-		steps := []struct {
-			size   int
-			events int
-		}{
+		steps := []softStep{
 			{40 * mib, 1}, // crosses
 			{48 * mib, 0}, // stays above
 			{8 * mib, 0},  // falls below, re-arms
 			{12 * mib, 0}, // still below
 			{40 * mib, 1}, // crosses again
 		}
-		for _, step := range steps {
-			h.setResident(t, step.size)
-			evs := drainEvents(m, 3*k.settle)
-			if len(evs) != step.events {
-				t.Fatalf("after setting %d MiB: %d events %+v, expected %d", step.size/mib, len(evs), evs, step.events)
-			}
-			for _, ev := range evs {
-				if ev.Kind != SoftLimit || ev.Limit != soft || ev.RSS <= soft {
-					t.Errorf("event %+v, expected a soft-limit event above %d", ev, soft)
-				}
-			}
-		}
+		checkSoftSteps(t, m, h, k.settle, soft, steps)
 		if !h.alive() {
 			t.Error("soft limit killed the process")
 		}
@@ -362,10 +348,7 @@ func TestSoftLimitSmallSteps(t *testing.T) {
 		if err := m.SetLimits(cg.id, Limits{Soft: soft, Hard: NoLimit}); err != nil {
 			t.Fatal(err)
 		}
-		steps := []struct {
-			size   int
-			events int
-		}{
+		steps := []softStep{
 			{below, 0},
 			{above, 1},
 			{below, 0},
@@ -374,19 +357,34 @@ func TestSoftLimitSmallSteps(t *testing.T) {
 			{below, 0},
 			{above, 1},
 		}
-		for i, step := range steps {
-			h.setResident(t, step.size)
-			evs := drainEvents(m, 3*k.settle)
-			if len(evs) != step.events {
-				t.Fatalf("step %d, resident %d KiB: %d events %+v, expected %d", i, step.size/kib, len(evs), evs, step.events)
-			}
-			for _, ev := range evs {
-				if ev.Kind != SoftLimit || ev.Limit != soft || ev.RSS <= soft {
-					t.Errorf("event %+v, expected a soft-limit event above %d", ev, soft)
-				}
+		checkSoftSteps(t, m, h, k.settle, soft, steps)
+	})
+}
+
+// softStep is a resident size for the steps helper and the number of
+// soft-limit events expected once the helper reaches it.
+type softStep struct {
+	size   int
+	events int
+}
+
+// checkSoftSteps moves helper h through steps and checks the events that
+// monitor m reports for the soft limit soft after each, waiting three
+// times settle for them.
+func checkSoftSteps(t *testing.T, m Monitor, h *helper, settle time.Duration, soft uint64, steps []softStep) {
+	t.Helper()
+	for i, step := range steps {
+		h.setResident(t, step.size)
+		evs := drainEvents(m, 3*settle)
+		if len(evs) != step.events {
+			t.Fatalf("step %d, resident %d KiB: %d events %+v, expected %d", i, step.size/kib, len(evs), evs, step.events)
+		}
+		for _, ev := range evs {
+			if ev.Kind != SoftLimit || ev.Limit != soft || ev.RSS <= soft {
+				t.Errorf("event %+v, expected a soft-limit event above %d", ev, soft)
 			}
 		}
-	})
+	}
 }
 
 func TestSetLimitsBelowRSS(t *testing.T) {
@@ -628,22 +626,14 @@ func TestEBPFLoadsAtMaxCPUs(t *testing.T) {
 
 // TestEBPFUnmarkedChargesExact checks the invariant behind the exact zone:
 // an address space without the inexact mark is charged its exact RSS.
-// Two processes of one cgroup move by 64 KiB in turns near a soft limit,
-// where the zone is entered and left and re-sums run, and after each
-// round, with both idle, every unmarked entry must equal the VmRSS of one
-// of them.
+// Two processes of one cgroup move by 64 KiB at once near a soft limit,
+// where the zone is entered and left and re-sums run. After each round,
+// with both idle, every unmarked entry must equal the VmRSS of one of them.
 func TestEBPFUnmarkedChargesExact(t *testing.T) {
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err != nil {
-		t.Fatal(err)
-	}
-	var major, minor int
-	fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &major, &minor)
-	if major < 6 || major == 6 && minor < 16 {
+	if major, minor := kernelVersion(t); major < 6 || major == 6 && minor < 16 {
 		t.Skipf("VmRSS is the exact sum of the RSS counters only since Linux 6.16, this is %d.%d", major, minor)
 	}
-	mon := openEBPF(t)
-	m := mon.(*ebpfMonitor)
+	m := openEBPF(t).(*ebpfMonitor)
 	cg := newCgroup(t)
 	if err := m.Watch(cg.id, cg.path, noLimits); err != nil {
 		t.Fatal(err)
@@ -652,6 +642,9 @@ func TestEBPFUnmarkedChargesExact(t *testing.T) {
 	for _, h := range helpers {
 		h.setResident(t, 8*mib)
 	}
+
+	// A soft limit one and a half error bounds above the exact total
+	// keeps the total near the zone's edges.
 	base, err := m.RSS(cg.id)
 	if err != nil {
 		t.Fatal(err)
@@ -661,8 +654,9 @@ func TestEBPFUnmarkedChargesExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	go drainEvents(m, time.Minute)
+
 	for round := range 400 {
-		// Both move at once, so that events of one come during a
+		// Both move at once, so that the events of one come during a
 		// re-sum started by the other.
 		for i, h := range helpers {
 			size := 8 * mib
@@ -675,24 +669,25 @@ func TestEBPFUnmarkedChargesExact(t *testing.T) {
 		}
 		for _, h := range helpers {
 			if line := h.readLine(t); line != "ok" {
-				t.Fatalf("helper answered %q, expected ok", line)
+				t.Fatalf("helper output %q, expected ok", line)
 			}
 		}
-		want := make(map[int64]bool)
+
+		exact := make(map[int64]bool) // the processes' RSS in pages
 		for _, h := range helpers {
 			rss, _, err := processRSS(h.cmd.Process.Pid)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want[int64(rss)>>m.pageShift] = true
+			exact[int64(rss)>>m.pageShift] = true
 		}
 		var key uint64
 		var entry rssMmEntry
 		entries := m.objs.Mms.Iterate()
 		for entries.Next(&key, &entry) {
 			pages := entry.Pages[0] + entry.Pages[1] + entry.Pages[3]
-			if entry.Cgroup == cg.id && entry.Inexact == 0 && !want[pages] {
-				t.Errorf("round %d: mm %#x unmarked with %d pages charged, the processes have %v", round, key, pages, want)
+			if entry.Cgroup == cg.id && entry.Inexact == 0 && !exact[pages] {
+				t.Errorf("round %d: mm %#x unmarked with %d pages charged, the processes have %v", round, key, pages, exact)
 			}
 		}
 		if err := entries.Err(); err != nil {
@@ -702,4 +697,18 @@ func TestEBPFUnmarkedChargesExact(t *testing.T) {
 			return
 		}
 	}
+}
+
+// kernelVersion returns the major and minor version of the running kernel.
+func kernelVersion(t *testing.T) (major, minor int) {
+	t.Helper()
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("parse kernel release %q: %v", release, err)
+	}
+	return major, minor
 }

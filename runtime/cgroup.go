@@ -144,7 +144,8 @@ func createLocked(dir string) (*dirLock, error) {
 			return nil, err
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("lock %s: %w", dir, errWouldBlock)
+			return nil, fmt.Errorf("lock cgroup %s: %w after 5 s; is a supervisor with a state directory of the same hash running?",
+				dir, errWouldBlock)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -166,10 +167,10 @@ func isInstance(name string) bool {
 
 // stateAttr is the extended attribute in which a supervisor that locks its
 // cgroup v2 directory records its state directory. removeOrphans removes
-// only directories that have it: a supervisor older than the lock takes
-// none, and its directory would look like that of one that died. It also
-// tells a person which state directory a directory belongs to
-// (getfattr -n trusted.ctlfs.state DIR).
+// only directories that have it, because a supervisor built before the
+// lock takes none and its directory would look like an orphan. The
+// attribute also shows which state directory a cgroup directory belongs
+// to (getfattr -n trusted.ctlfs.state DIR).
 const stateAttr = "trusted.ctlfs.state"
 
 // markLocked records stateDir in the supervisor's cgroup v2 directory, so
@@ -180,8 +181,8 @@ func (r *cgroupRoot) markLocked(stateDir string) {
 		err = unix.Setxattr(r.path, stateAttr, []byte(abs), 0)
 	}
 	if err != nil {
-		r.log.Warn("cannot mark cgroup; if this supervisor is killed, its cgroup directories stay until it restarts",
-			"cgroup", r.path, "err", err)
+		r.log.Warn("failed to mark cgroup with its state directory; if this supervisor is killed, "+
+			"its cgroup directories stay until it restarts", "cgroup", r.path, "err", err)
 	}
 }
 
@@ -196,16 +197,16 @@ func (r *cgroupRoot) removeOrphans() {
 	parent := filepath.Dir(r.path)
 	entries, err := os.ReadDir(parent)
 	if err != nil {
-		r.log.Warn("look for cgroups of supervisors that died", "cgroup", parent, "err", err)
+		r.log.Warn("failed to list cgroups to find those of supervisors that died", "cgroup", parent, "err", err)
 		return
 	}
+	buf := make([]byte, unix.PathMax)
 	for _, e := range entries {
 		name := e.Name()
 		path := filepath.Join(parent, name)
 		if !e.IsDir() || !isInstance(name) || path == r.path {
 			continue
 		}
-		buf := make([]byte, unix.PathMax)
 		n, err := unix.Getxattr(path, stateAttr, buf)
 		if err != nil {
 			continue // not made by a supervisor that locks
@@ -229,7 +230,7 @@ func (r *cgroupRoot) removeOrphans() {
 			orphan := &cgroupRoot{path: path, rel: filepath.Join(filepath.Dir(r.rel), name),
 				ctl: r.ctl, log: r.log}
 			if err := orphan.removeEmpty(); err != nil {
-				r.log.Warn("remove cgroup of a supervisor that died", "err", err)
+				r.log.Warn("failed to remove cgroup of a supervisor that died", "cgroup", path, "err", err)
 			}
 		}
 		l.unlock()

@@ -73,9 +73,11 @@ func lockStateDir(dir string) (*dirLock, error) {
 		return l, nil
 	case errors.Is(err, errWouldBlock):
 		if pid := flockHolder(dir); pid > 0 {
-			return nil, fmt.Errorf("%w: %s is locked by PID %d", ErrStateInUse, dir, pid)
+			return nil, fmt.Errorf("%w: %s is locked by PID %d; stop it or use another state directory",
+				ErrStateInUse, dir, pid)
 		}
-		return nil, fmt.Errorf("%w: %s is locked", ErrStateInUse, dir)
+		return nil, fmt.Errorf("%w: %s is locked; stop its supervisor or use another state directory",
+			ErrStateInUse, dir)
 	case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL):
 		return nil, nil
 	default:
@@ -95,8 +97,8 @@ func flockHolder(path string) int {
 		return 0
 	}
 	defer f.Close()
-	// Lines such as "1: FLOCK  ADVISORY  WRITE 4242 00:1f:1234 0 EOF",
-	// the file named by MAJOR:MINOR:INODE, the device numbers in hex.
+	// A line reads "1: FLOCK  ADVISORY  WRITE 4242 00:1f:1234 0 EOF": the
+	// PID, then the file as MAJOR:MINOR:INODE with the device numbers in hex.
 	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -151,8 +151,8 @@ func TestRestoreAfterCrash(t *testing.T) {
 	pid := c.PID()
 
 	// A second supervisor on the same state directory, once the first's
-	// locks are gone, stands for one that restarts after the first was
-	// killed: it kills the leftover cgroup and lists the container as
+	// locks are gone, is like one that restarts after the first was
+	// killed. It kills the leftover cgroup and lists the container as
 	// lost.
 	runtime.DropLocks(first)
 	second := newSupervisorAt(t, cfg)
@@ -330,7 +330,7 @@ func TestRestoredCPUTime(t *testing.T) {
 	}
 }
 
-// TestSecondSupervisorOnStateDir checks that a supervisor refuses a state
+// TestSecondSupervisorOnStateDir checks that a supervisor rejects a state
 // directory that another one serves, naming the holder, and leaves that
 // one's containers running.
 func TestSecondSupervisorOnStateDir(t *testing.T) {
@@ -339,7 +339,7 @@ func TestSecondSupervisorOnStateDir(t *testing.T) {
 	}
 	cfg := runtime.Config{StateDir: t.TempDir(), DefaultRootfs: testRootfs(t), Grace: time.Second}
 	first := newSupervisorAt(t, cfg)
-	c := startCommand(t, first, "kept", "sleep 300")
+	running := startCommand(t, first, "kept", "sleep 300")
 
 	second, err := runtime.New(cfg)
 	if err == nil {
@@ -350,11 +350,11 @@ func TestSecondSupervisorOnStateDir(t *testing.T) {
 		t.Errorf("error %v, want ErrStateInUse", err)
 	}
 	if want := fmt.Sprintf("locked by PID %d", os.Getpid()); !strings.Contains(err.Error(), want) {
-		t.Errorf("error %q does not say %q", err, want)
+		t.Errorf("error %q does not contain %q", err, want)
 	}
 	time.Sleep(leftoverSettle)
-	if st := c.State().String(); st != "running" {
-		t.Errorf("first supervisor's container is %q after the refused start, want running", st)
+	if st := running.State().String(); st != "running" {
+		t.Errorf("first supervisor's container is %q after the rejected start, want running", st)
 	}
 
 	// Once the first is shut down, the directory is free again.
@@ -377,13 +377,13 @@ func TestOrphanCgroupsRemoved(t *testing.T) {
 		t.Skip("needs root: creates namespaces, mounts and cgroups")
 	}
 	live := newSupervisor(t)
-	kept := startCommand(t, live, "kept", "sleep 300")
+	running := startCommand(t, live, "kept", "sleep 300")
 
 	// A supervisor that died: its state directory unlocked, its cgroup
 	// directories with a container directory in them and no process.
 	dead := newSupervisorAt(t, runtime.Config{StateDir: t.TempDir(), DefaultRootfs: testRootfs(t)})
-	gone := startCommand(t, dead, "gone", "/bin/true")
-	waitExit(t, gone)
+	exited := startCommand(t, dead, "gone", "/bin/true")
+	waitExit(t, exited)
 	deadDirs := instanceDirs(t, dead)
 	for _, dir := range deadDirs {
 		if err := os.Mkdir(filepath.Join(dir, "gone"), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
@@ -440,7 +440,7 @@ func TestOrphanCgroupsRemoved(t *testing.T) {
 			t.Errorf("cgroup %s: %v, want it kept", dir, err)
 		}
 	}
-	if st := kept.State().String(); st != "running" {
+	if st := running.State().String(); st != "running" {
 		t.Errorf("live supervisor's container is %q, want running", st)
 	}
 }

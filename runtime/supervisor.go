@@ -73,7 +73,7 @@ type Supervisor struct {
 	// disabled.
 	hugePagesOff bool
 	// stateLock keeps other supervisors off the state directory until
-	// Shutdown; nil where its file system has no flock.
+	// Shutdown. It is nil where the file system has no flock.
 	stateLock *dirLock
 	// stopping is set when Shutdown begins; no run starts after that.
 	stopping atomic.Bool
@@ -148,8 +148,8 @@ func New(cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	if lock == nil {
-		log.Warn("state directory cannot be locked; a second supervisor on it would kill this one's containers",
-			"state_dir", cfg.StateDir)
+		log.Warn("failed to lock state directory: its file system has no flock, so a second supervisor "+
+			"on it would kill this one's containers", "state_dir", cfg.StateDir)
 	}
 	started := false
 	defer func() {

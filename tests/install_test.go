@@ -221,12 +221,7 @@ func removeDelegated(t *testing.T, rel string) {
 // and that the path itself stays when the supervisor exits.
 func TestCgroupParentPath(t *testing.T) {
 	rel := "/ctlfs-test-parent-" + strconv.Itoa(os.Getpid())
-	t.Cleanup(func() {
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*" + rel)
-		for _, dir := range append(dirs, filepath.Join(cgroup2Mount(t), rel)) {
-			os.Remove(dir)
-		}
-	})
+	removeCgroupParentAtEnd(t, rel[1:])
 	dir := t.TempDir()
 	stateDir := filepath.Join(dir, "state")
 	s := &server{

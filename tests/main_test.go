@@ -236,6 +236,18 @@ func (s *server) stop() {
 	}
 }
 
+// removeCgroupParentAtEnd removes, at the end of the test, the directory
+// rel below the cgroup v2 mount and below each v1 mount, which a server
+// given --cgroup-parent rel keeps when it exits.
+func removeCgroupParentAtEnd(t testing.TB, rel string) {
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", rel))
+		for _, dir := range append(dirs, filepath.Join(cgroup2Mount(t), rel)) {
+			os.Remove(dir)
+		}
+	})
+}
+
 func isMounted(dir string) bool {
 	data, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(data), "\n") {

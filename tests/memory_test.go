@@ -26,7 +26,7 @@ func startMonitorServer(t *testing.T, kind string) *server {
 	t.Helper()
 	s := startServer(t, "--monitor", kind)
 	if mon := s.read("monitor"); !strings.HasPrefix(mon, kind+": asked for; ") {
-		t.Fatalf("monitor file = %q, want %s, asked for", mon, kind)
+		t.Fatalf("monitor file = %q, want it to start with %q", mon, kind+": asked for; ")
 	}
 	return s
 }

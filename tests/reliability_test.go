@@ -73,9 +73,9 @@ func TestCrashAndRestart(t *testing.T) {
 }
 
 // TestSecondServerOnStateDir starts ctlfs serve on the state directory of
-// one that runs. It must exit 1 naming the first one's PID, remove the
-// mount point it made, and leave the first one's container running: taken
-// for leftovers of a crash, it would have been killed.
+// a running server. The second must exit 1 naming the first one's PID and
+// remove the mount point it made. The first one's container must keep
+// running: a server that took it for a leftover of a crash would kill it.
 func TestSecondServerOnStateDir(t *testing.T) {
 	s := startServer(t)
 	s.mustSh("mkdir kept && echo 'sleep 300' > kept/cmd")
@@ -111,12 +111,7 @@ func TestSecondServerOnStateDir(t *testing.T) {
 // directories first.
 func TestCrashedServerCgroupsRemoved(t *testing.T) {
 	rel := "ctlfs-test-orphans-" + strconv.Itoa(os.Getpid())
-	t.Cleanup(func() {
-		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + rel)
-		for _, dir := range append(dirs, filepath.Join(cgroup2Mount(t), rel)) {
-			os.Remove(dir)
-		}
-	})
+	removeCgroupParentAtEnd(t, rel)
 	startUnder := func() *server {
 		s := startServer(t, "--cgroup-parent", rel)
 		s.cgroup = filepath.Join(cgroup2Mount(t), rel, filepath.Base(s.cgroupDir()))

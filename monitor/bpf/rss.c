@@ -745,11 +745,10 @@ static __always_inline bool account(struct mm_struct *mm, struct mm_entry *entry
 	}
 
 	// The other mms need a re-sum only when what they may hide, one
-	// error bound for each marked one, could reach a limit: the exact sum
-	// below is all there is to charge for this one. Judged with the zone
-	// of this mm, which counts this mm too, two processes resting between
-	// one and two bounds below a limit made every other event walk the
-	// map.
+	// error bound for each marked one, could reach a limit, because this
+	// one gets its exact sum below. The zone of this mm counts this mm
+	// too, so judging with it would make two processes resting between one
+	// and two bounds below a limit walk the map on every other event.
 	if (exact && curr) {
 		__s64 others = *(volatile __s64 *)&use->inexact_mms - *(volatile __u32 *)&entry->inexact;
 		__u64 hidden = pages_to_bytes(exact_margin_pages * (others < 65536 ? others : 65536));
@@ -927,8 +926,8 @@ static __always_inline void cache_fill(struct mm_cache *cache, __u64 key, __u64 
 	// Not while the mm is marked exact, because the first event outside
 	// the zone must reach account and mark it. Otherwise a return to the
 	// zone would not re-sum it, although it was charged inexact values
-	// in between. Not during a re-sum either (see resum_all); the seq,
-	// read first, is the one that the re-sum's start changed.
+	// in between. Not during a re-sum either (see resum_all). The seq,
+	// read first, is the one that the start of the re-sum changed.
 	cache->skip = !near(bytes, bytes, lim->soft, margin) && !near(bytes, bytes, lim->hard, margin) &&
 		      *(volatile __u32 *)&entry->inexact && !*(volatile __s64 *)&use->resums;
 }
