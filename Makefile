@@ -19,7 +19,9 @@ ROOTFS_SOURCE := $(or $(ROOTFS_TAR),busybox-static)
 SERVE_FLAGS   ?=
 CTLFS         := $(BIN_DIR)/ctlfs
 # The container init, started from beside ctlfs, and how it is compiled.
-CTLFS_INIT    := $(BIN_DIR)/ctlfs-init
+# Not named CTLFS_INIT: make would pass its value to `make serve` in the
+# environment variable of that name, in place of the user's.
+INIT_BIN      := $(BIN_DIR)/ctlfs-init
 INIT_CFLAGS   ?= -O2 -Wall -Wextra -static
 
 .DEFAULT_GOAL := all
@@ -27,7 +29,7 @@ INIT_CFLAGS   ?= -O2 -Wall -Wextra -static
 
 all: ctlfs rootfs
 
-ctlfs: $(CTLFS) $(CTLFS_INIT)
+ctlfs: $(CTLFS) $(INIT_BIN)
 
 $(CTLFS): FORCE
 	@mkdir -p $(BIN_DIR)
@@ -35,7 +37,7 @@ $(CTLFS): FORCE
 
 # The init is one C file, linked statically: the dynamic loader's work
 # would add to every container's start.
-$(CTLFS_INIT): cmd/ctlfs-init/init.c
+$(INIT_BIN): cmd/ctlfs-init/init.c
 	@mkdir -p $(BIN_DIR)
 	$(CC) $(INIT_CFLAGS) -o $@ $<
 
@@ -68,9 +70,9 @@ $(ROOTFS_STAMP): scripts/mkrootfs.sh $(WORKLOAD_BINS) $(wildcard $(ROOTFS_TAR))
 # The monitor's tests run without the race detector: they measure the
 # RSS of re-executed test binaries, which its shadow memory inflates by
 # tens of MiB. The supervisor, which uses the monitor, runs with it.
-test: rootfs $(CTLFS_INIT)
+test: rootfs $(INIT_BIN)
 	$(GO) vet ./...
-	CTLFS_INIT=$(abspath $(CTLFS_INIT)) $(GO) test $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v '/monitor$$')
+	CTLFS_INIT=$(abspath $(INIT_BIN)) $(GO) test $(GO_TEST_FLAGS) $$($(GO) list ./... | grep -v '/monitor$$')
 	$(GO) test $(filter-out -race,$(GO_TEST_FLAGS)) ./monitor
 
 # Runs the monitor, runtime and end-to-end tests on a pure cgroup v2 host:
@@ -79,7 +81,7 @@ test: rootfs $(CTLFS_INIT)
 # needs qemu-system-x86; it took 3 to 6 minutes on a 2-CPU machine
 # without KVM.
 .PHONY: test-cgroup2
-test-cgroup2: rootfs $(CTLFS_INIT)
+test-cgroup2: rootfs $(INIT_BIN)
 	tests/vm/run.sh
 
 # Runs each fuzz test for FUZZ_TIME; the corpus in testdata/fuzz is
@@ -158,7 +160,7 @@ INSTALL_LDFLAGS := -X main.installedRootfs=$(ROOTFSDIR) \
 # Installs ctlfs, its init, the default rootfs, the documentation and a
 # systemd unit for ctlfs serve. Then: systemctl daemon-reload, and
 # systemctl enable --now ctlfs.
-install: rootfs $(CTLFS_INIT)
+install: rootfs $(INIT_BIN)
 	@mkdir -p $(INSTALL_DIR)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(INSTALL_LDFLAGS)' -o $(INSTALL_DIR)/ctlfs ./cmd/ctlfs
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@STATEDIR@|$(STATEDIR)|g' \
@@ -167,7 +169,7 @@ install: rootfs $(CTLFS_INIT)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(dir $(ROOTFSDIR))
 	install -m 0755 $(INSTALL_DIR)/ctlfs $(DESTDIR)$(BINDIR)/ctlfs
-	install -m 0755 $(CTLFS_INIT) $(DESTDIR)$(LIBEXECDIR)/ctlfs-init
+	install -m 0755 $(INIT_BIN) $(DESTDIR)$(LIBEXECDIR)/ctlfs-init
 	install -m 0644 $(INSTALL_DIR)/ctlfs.service $(DESTDIR)$(UNITDIR)/ctlfs.service
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	cp -r docs $(DESTDIR)$(DOCDIR)/
